@@ -1,0 +1,1 @@
+DROP TABLE mart.f_customer_retention;

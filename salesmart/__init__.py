@@ -1,0 +1,1 @@
+"""salesmart: the sales warehouse of an online store — loaders, report API client and tools."""

@@ -1,0 +1,341 @@
+"""Independent pure-Python reference model of the salesmart warehouse.
+
+It is an oracle for the test-suite: written from SPEC.md alone (§2 files,
+§4.1 staging, §4.2 f_sales and dimensions, §4.3 customer retention), without
+reading the SQL of the project and without a database.  Clarity first.
+
+Usage:
+    m = Model()
+    m.load_file("report/user_order_log.csv")                  # whole file range
+    m.load_file("increments/2022-12-05/user_order_log_inc.csv",
+                date(2022, 12, 5), date(2022, 12, 5))         # replaces day D
+    m.f_sales(); m.d_customer(); m.retention()
+
+Decisions where the SPEC leaves room (see also the docstrings):
+- Duplicate detection compares *parsed* values (what staging would store), all
+  columns but `id`; the file's `id` is ignored.  Unknown extra columns are
+  ignored and take no part in the comparison.
+- payment_amount is rounded to 2 places (numeric(10,2), half away from zero).
+- Only one end of the date range given: the other end defaults to it
+  (load_file(p, D) replaces exactly day D).
+- Line numbers in errors are physical line numbers of the file (header = 1).
+- Bad values (not int/number/timestamp/status, negative quantity or amount,
+  missing required column) raise ValueError; like ConflictingCopies, the model
+  is left unchanged because a file is fully parsed before anything is applied.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+
+class ConflictingCopies(Exception):
+    """Same key twice in one file with different content (SPEC §4.1, §4.6)."""
+
+
+# Columns of each file kind (SPEC §2), without the ignored `id`.
+ORDER_COLUMNS = ["uniq_id", "date_time", "city_id", "city_name", "customer_id",
+                 "first_name", "last_name", "item_id", "item_name", "quantity",
+                 "payment_amount"]                       # + optional "status"
+ACTIVITY_COLUMNS = ["uniq_id", "date_time", "action_id", "customer_id", "quantity"]
+RESEARCH_COLUMNS = ["date_id", "category_id", "geo_id", "sales_qty", "sales_amt"]
+
+STATUSES = ("shipped", "refunded")
+
+
+# ---------------------------------------------------------------- parsing ----
+
+def _fail(path, line, column, message):
+    raise ValueError(f"{path}: line {line}, column {column}: {message}")
+
+
+def _int(path, line, column, text):
+    try:
+        return int(text)
+    except ValueError:
+        _fail(path, line, column, f"not an integer: {text!r}")
+
+
+def _decimal(path, line, column, text):
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        _fail(path, line, column, f"not a number: {text!r}")
+    if not value.is_finite():
+        _fail(path, line, column, f"not a number: {text!r}")
+    return value
+
+
+def _timestamp(path, line, column, text):
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        _fail(path, line, column, f"not a timestamp: {text!r}")
+
+
+def _not_negative(path, line, column, value):
+    if value < 0:
+        _fail(path, line, column, f"negative value: {value}")
+    return value
+
+
+def _parse_order(path, line, row, has_status):
+    p = (path, line)
+    status = row["status"].strip() if has_status else "shipped"
+    if status not in STATUSES:
+        _fail(path, line, "status", f"not a status: {status!r}")
+    amount = _not_negative(*p, "payment_amount", _decimal(*p, "payment_amount", row["payment_amount"]))
+    return {
+        "uniq_id": row["uniq_id"],
+        "date_time": _timestamp(*p, "date_time", row["date_time"]),
+        "city_id": _int(*p, "city_id", row["city_id"]),
+        "city_name": row["city_name"],
+        "customer_id": _int(*p, "customer_id", row["customer_id"]),
+        "first_name": row["first_name"],
+        "last_name": row["last_name"],
+        "item_id": _int(*p, "item_id", row["item_id"]),
+        "item_name": row["item_name"],
+        "quantity": _not_negative(*p, "quantity", _int(*p, "quantity", row["quantity"])),
+        "payment_amount": amount.quantize(Decimal("0.01"), ROUND_HALF_UP),
+        "status": status,
+    }
+
+
+def _parse_activity(path, line, row, _has_status):
+    p = (path, line)
+    return {
+        "uniq_id": row["uniq_id"],
+        "date_time": _timestamp(*p, "date_time", row["date_time"]),
+        "action_id": _int(*p, "action_id", row["action_id"]),
+        "customer_id": _int(*p, "customer_id", row["customer_id"]),
+        "quantity": _not_negative(*p, "quantity", _int(*p, "quantity", row["quantity"])),
+    }
+
+
+def _parse_research(path, line, row, _has_status):
+    p = (path, line)
+    return {
+        "date_id": _timestamp(*p, "date_id", row["date_id"]),
+        "category_id": _int(*p, "category_id", row["category_id"]),
+        "geo_id": _int(*p, "geo_id", row["geo_id"]),
+        "sales_qty": _not_negative(*p, "sales_qty", _int(*p, "sales_qty", row["sales_qty"])),
+        "sales_amt": _not_negative(*p, "sales_amt", _decimal(*p, "sales_amt", row["sales_amt"])),
+    }
+
+
+# kind -> (required columns, row parser, key of a parsed row, business date of a parsed row)
+KINDS = {
+    "user_order_log": (ORDER_COLUMNS, _parse_order,
+                       lambda r: r["uniq_id"], lambda r: r["date_time"].date()),
+    "user_activity_log": (ACTIVITY_COLUMNS, _parse_activity,
+                          lambda r: r["uniq_id"], lambda r: r["date_time"].date()),
+    "customer_research": (RESEARCH_COLUMNS, _parse_research,
+                          lambda r: (r["date_id"], r["category_id"], r["geo_id"]),
+                          lambda r: r["date_id"].date()),
+}
+
+
+def file_kind(path) -> str:
+    """'user_order_log', 'user_activity_log', 'customer_research' or 'price_log'."""
+    name = os.path.basename(str(path))
+    for kind in ("user_order_log", "user_activity_log", "customer_research", "price_log"):
+        if name in (f"{kind}.csv", f"{kind}_inc.csv"):
+            return kind
+    raise ValueError(f"{path}: unknown file kind")
+
+
+def _as_date(d):
+    return d.date() if isinstance(d, datetime) else d
+
+
+def iso_period(d: date) -> tuple[int, date]:
+    """(period_id, Monday) of the ISO week containing d; period_id = ISO year*100 + ISO week."""
+    iso_year, iso_week, iso_weekday = d.isocalendar()
+    return iso_year * 100 + iso_week, d - timedelta(days=iso_weekday - 1)
+
+
+# ------------------------------------------------------------------ model ----
+
+class Model:
+    def __init__(self):
+        self.orders: dict[str, dict] = {}
+        self.activity: dict[str, dict] = {}
+        self.research: dict[tuple, dict] = {}
+        self.prices: dict[str, Decimal] = {}
+
+    # ---- staging (§4.1) ----
+
+    def load_file(self, path, date_from: date | None = None, date_to: date | None = None) -> dict:
+        """Apply one file per SPEC §4.1; return the load statistics.
+
+        The kind comes from the file name.  [date_from, date_to] are the business
+        days the file replaces; None/None means the file's first..last date (an
+        empty file then replaces nothing); if only one end is given the range is
+        that single day.  Table rows dated in the range are deleted, then the
+        file's rows are written; file rows dated outside the range are upserted
+        by key and counted as out_of_date_rows.  Copies identical except `id`
+        collapse; copies with different content raise ConflictingCopies and the
+        model is left unchanged.
+        """
+        kind = file_kind(path)
+        if kind == "price_log":
+            return self._load_prices(path)
+        columns, parse, key_of, date_of = KINDS[kind]
+        table = {"user_order_log": self.orders, "user_activity_log": self.activity,
+                 "customer_research": self.research}[kind]
+
+        # 1. Read and parse the whole file; nothing is applied before it all parsed.
+        rows_read = 0
+        by_key: dict = {}          # key -> (parsed row, line number of its first copy)
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path}: line 1: no header")
+            header = [h.strip() for h in header]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ValueError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+            has_status = "status" in header
+            for fields in reader:
+                if not fields or fields == [""]:
+                    continue                      # blank line
+                line = reader.line_num
+                if len(fields) != len(header):
+                    raise ValueError(f"{path}: line {line}: {len(fields)} fields, header has {len(header)}")
+                row = parse(path, line, dict(zip(header, fields)), has_status)
+                rows_read += 1
+                key = key_of(row)
+                if key in by_key:
+                    first, first_line = by_key[key]
+                    if first != row:
+                        raise ConflictingCopies(
+                            f"{path}: key {key!r} has different content on lines {first_line} and {line}")
+                else:
+                    by_key[key] = (row, line)
+
+        # 2. The business days this file replaces.
+        date_from, date_to = _as_date(date_from), _as_date(date_to)
+        if date_from is None and date_to is None:
+            days = [date_of(row) for row, _ in by_key.values()]
+            date_from, date_to = (min(days), max(days)) if days else (None, None)
+        elif date_from is None:
+            date_from = date_to
+        elif date_to is None:
+            date_to = date_from
+
+        def in_range(d):
+            return date_from is not None and date_from <= d <= date_to
+
+        # 3. Apply: delete the range, then write every distinct key (insert or upsert).
+        for key in [k for k, row in table.items() if in_range(date_of(row))]:
+            del table[key]
+        out_of_date = 0
+        for key, (row, _) in by_key.items():
+            if not in_range(date_of(row)):
+                out_of_date += 1
+            table[key] = row
+
+        return {"rows_read": rows_read, "rows_loaded": len(by_key),
+                "duplicates_dropped": rows_read - len(by_key), "out_of_date_rows": out_of_date}
+
+    def _load_prices(self, path) -> dict:
+        """price_log: no header, `item_name,price`; a snapshot replacing the table whole."""
+        rows_read = 0
+        prices: dict[str, tuple[Decimal, int]] = {}
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            for fields in reader:
+                if not fields or fields == [""]:
+                    continue
+                line = reader.line_num
+                if len(fields) < 2:
+                    raise ValueError(f"{path}: line {line}: expected item_name,price")
+                name = fields[0]
+                price = _not_negative(path, line, "price", _decimal(path, line, "price", fields[1]))
+                rows_read += 1
+                if name in prices:
+                    if prices[name][0] != price:
+                        raise ConflictingCopies(
+                            f"{path}: key {name!r} has different content on lines {prices[name][1]} and {line}")
+                else:
+                    prices[name] = (price, line)
+        self.prices = {name: price for name, (price, _) in prices.items()}
+        return {"rows_read": rows_read, "rows_loaded": len(prices),
+                "duplicates_dropped": rows_read - len(prices), "out_of_date_rows": 0}
+
+    # ---- mart (§4.2) ----
+
+    def f_sales(self) -> dict[str, tuple]:
+        """uniq_id -> (date_id YYYYMMDD, item_id, customer_id, city_id, quantity, payment_amount, status);
+        refunds negated."""
+        facts = {}
+        for uid, o in self.orders.items():
+            sign = -1 if o["status"] == "refunded" else 1
+            d = o["date_time"]
+            facts[uid] = (d.year * 10000 + d.month * 100 + d.day, o["item_id"], o["customer_id"],
+                          o["city_id"], sign * o["quantity"], sign * o["payment_amount"], o["status"])
+        return facts
+
+    def _latest_orders(self, entity_key) -> dict:
+        """entity id -> its latest staging order, latest = greatest (date_time, uniq_id)."""
+        latest = {}
+        for o in self.orders.values():
+            k = o[entity_key]
+            if k not in latest or (o["date_time"], o["uniq_id"]) > (latest[k]["date_time"], latest[k]["uniq_id"]):
+                latest[k] = o
+        return latest
+
+    def d_customer(self) -> dict[int, tuple]:
+        """customer_id -> (first_name, last_name, city_id) of the customer's latest order."""
+        return {k: (o["first_name"], o["last_name"], o["city_id"])
+                for k, o in self._latest_orders("customer_id").items()}
+
+    def d_item(self) -> dict[int, str]:
+        """item_id -> item_name of the item's latest order."""
+        return {k: o["item_name"] for k, o in self._latest_orders("item_id").items()}
+
+    def d_city(self) -> dict[int, str]:
+        """city_id -> city_name of the city's latest order."""
+        return {k: o["city_name"] for k, o in self._latest_orders("city_id").items()}
+
+    # ---- retention (§4.3) ----
+
+    def retention(self) -> dict[tuple[int, int], dict]:
+        """(period_id, item_id) -> row of mart.f_customer_retention, for every ISO week in f_sales."""
+        # n(c, W): distinct shipped orders (of all items) of customer c in week W.
+        shipped_orders = defaultdict(int)
+        for o in self.orders.values():
+            if o["status"] == "shipped":
+                shipped_orders[(iso_period(o["date_time"].date())[0], o["customer_id"])] += 1
+
+        rows = {}
+        for o in self.orders.values():
+            period_id, monday = iso_period(o["date_time"].date())
+            r = rows.setdefault((period_id, o["item_id"]), {
+                "new": set(), "returning": set(), "refunders": set(),
+                "new_customers_revenue": Decimal("0.00"),
+                "returning_customers_revenue": Decimal("0.00"),
+                "customers_refunded": 0, "period_start": monday})
+            c = o["customer_id"]
+            if o["status"] == "refunded":
+                r["refunders"].add(c)
+                r["customers_refunded"] += 1
+            elif shipped_orders[(period_id, c)] == 1:
+                r["new"].add(c)
+                r["new_customers_revenue"] += o["payment_amount"]
+            else:
+                r["returning"].add(c)
+                r["returning_customers_revenue"] += o["payment_amount"]
+
+        return {key: {"new_customers_count": len(r["new"]),
+                      "returning_customers_count": len(r["returning"]),
+                      "refunded_customer_count": len(r["refunders"]),
+                      "new_customers_revenue": r["new_customers_revenue"],
+                      "returning_customers_revenue": r["returning_customers_revenue"],
+                      "customers_refunded": r["customers_refunded"],
+                      "period_start": r["period_start"]}
+                for key, r in rows.items()}
