@@ -1,6 +1,6 @@
 -- Writes one staging.load_log row: the staging merges log their success
 -- with it, and the loader logs a failed load with it after rolling the
--- load back.
+-- load back. A success is also reported as a NOTICE, for whoever called.
 CREATE OR REPLACE PROCEDURE staging.log_load(
     p_file_kind          text,
     p_load_kind          text,
@@ -27,5 +27,10 @@ BEGIN
         p_source, p_file_name, p_file_kind, p_load_kind, p_date_from, p_date_to,
         p_rows_read, p_rows_loaded, p_duplicates_dropped, p_out_of_date_rows,
         p_checksum, p_status, p_error_message, p_started_at, clock_timestamp());
+    IF p_status = 'success' THEN
+        RAISE NOTICE '%: % rows read, % loaded, % duplicate copies dropped, % out of date (days % .. %)',
+            p_file_name, p_rows_read, p_rows_loaded, p_duplicates_dropped, p_out_of_date_rows,
+            coalesce(p_date_from::text, '-'), coalesce(p_date_to::text, '-');
+    END IF;
 END;
 $$;

@@ -167,7 +167,7 @@ class ReportApiClient:
         return files
 
     def download(self, url: str, dest: Path) -> Path:
-        """Stream `url` into `dest`; on failure no file, not even a partial one, is left."""
+        """Stream `url` into `dest`; `dest` appears (or is replaced) only once the download is complete."""
         call = f"download {dest.name}"
         dest.parent.mkdir(parents=True, exist_ok=True)
 
@@ -181,7 +181,7 @@ class ReportApiClient:
             return dest
 
         # A signed file URL's query string is a credential of its own.
-        logger.info("%s from %s", call, _without_query(url))
+        logger.info("%s from %s", call, without_query(url))
         return self._with_retries(call, attempt)
 
     def _with_retries(self, call: str, action: Callable[[], T]) -> T:
@@ -292,6 +292,7 @@ def _partial_file_beside(dest: Path) -> Iterator[Any]:
         raise
 
 
-def _without_query(url: str) -> str:
+def without_query(url: str) -> str:
+    """The URL less its query string, which may hold a signature or token."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -1,0 +1,279 @@
+"""The source's CSV files: their columns, and a validating stream of their rows.
+
+Every row is checked against SPEC 2 and 4.6 while it streams to COPY, so a bad
+file fails with its file, line and column before the staging procedure runs,
+and the whole load rolls back. Lines are physical lines of the file, the
+header being line 1.
+"""
+import codecs
+import csv
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Callable, Iterator
+
+logger = logging.getLogger(__name__)
+
+INTEGER = re.compile(r"-?\d+")
+INT4_MAX = 2**31 - 1
+
+
+class BadInput(ValueError):
+    """A file that breaks the rules of SPEC 2 / 4.6; names file, line and column."""
+
+    def __init__(self, file: str, line: int | None, column: str | None, problem: str):
+        where = ", ".join(part for part in (
+            file,
+            f"line {line}" if line is not None else None,
+            f"column {column}" if column else None,
+        ) if part)
+        super().__init__(f"{where}: {problem}")
+
+
+def _integer(text: str, *, limit: int = INT4_MAX) -> str:
+    if not INTEGER.fullmatch(text) or abs(int(text)) > limit:
+        raise ValueError(f"{text!r} is not a valid integer")
+    return text
+
+
+def _bigint(text: str) -> str:
+    return _integer(text, limit=2**63 - 1)
+
+
+def _count(text: str) -> str:
+    if int(_bigint(text)) < 0:
+        raise ValueError(f"{text!r} is negative")
+    return text
+
+
+def _amount(digits: int) -> Callable[[str], str]:
+    """A non-negative number that fits numeric(digits, 2)."""
+    def check(text: str) -> str:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"{text!r} is not a valid number") from None
+        if not value.is_finite():
+            raise ValueError(f"{text!r} is not a valid number")
+        if value < 0:
+            raise ValueError(f"{text!r} is negative")
+        if value >= Decimal(10) ** (digits - 2):
+            raise ValueError(f"{text!r} is too large")
+        return text
+    return check
+
+
+def _timestamp(text: str) -> str:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid timestamp") from None
+    return text
+
+
+def _text(max_length: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if len(text) > max_length:
+            raise ValueError(f"longer than {max_length} characters")
+        return text
+    return check
+
+
+def _status(text: str) -> str:
+    if text not in ("shipped", "refunded"):
+        raise ValueError(f"{text!r} is not a valid status (shipped or refunded)")
+    return text
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    check: Callable[[str], str]
+    default: str | None = None  # a column the file may lack (older files); None: required
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """One of the four files: how it is validated, landed and merged."""
+    name: str                 # user_order_log, ...: also the landing table and the load_log file_kind
+    columns: tuple[Column, ...]
+    date_column: str | None   # None: an undated snapshot
+    has_header: bool = True
+    line_column: str | None = None  # the file's own line number column, not loaded
+
+    @property
+    def landing_columns(self) -> list[str]:
+        return ["line_no"] + [column.name for column in self.columns]
+
+    def copy_sql(self) -> str:
+        return (f"COPY landing.{self.name} ({', '.join(self.landing_columns)}) "
+                "FROM STDIN WITH (FORMAT csv)")
+
+
+FILE_KINDS = {kind.name: kind for kind in (
+    FileKind("user_order_log", (
+        Column("uniq_id", _text(32)), Column("date_time", _timestamp), Column("city_id", _integer),
+        Column("city_name", _text(100)), Column("customer_id", _integer), Column("first_name", _text(100)),
+        Column("last_name", _text(100)), Column("item_id", _integer), Column("item_name", _text(100)),
+        Column("quantity", _count), Column("payment_amount", _amount(10)),
+        Column("status", _status, default="shipped"),
+    ), date_column="date_time", line_column="id"),
+    FileKind("user_activity_log", (
+        Column("uniq_id", _text(32)), Column("date_time", _timestamp), Column("action_id", _integer),
+        Column("customer_id", _integer), Column("quantity", _count),
+    ), date_column="date_time", line_column="id"),
+    FileKind("customer_research", (
+        Column("date_id", _timestamp), Column("category_id", _integer), Column("geo_id", _integer),
+        Column("sales_qty", _count), Column("sales_amt", _amount(14)),
+    ), date_column="date_id"),
+    FileKind("price_log", (
+        Column("item_name", _text(100)), Column("price", _amount(10)),
+    ), date_column=None, has_header=False),
+)}
+
+
+def kind_of(path: Path | str) -> FileKind:
+    """The kind of a file by its name: user_order_log.csv or user_order_log_inc.csv, ..."""
+    stem = Path(path).name.removesuffix(".csv").removesuffix("_inc")
+    if stem not in FILE_KINDS:
+        raise BadInput(str(path), None, None,
+                       f"unknown file; expected one of {', '.join(f'{k}[_inc].csv' for k in FILE_KINDS)}")
+    return FILE_KINDS[stem]
+
+
+@dataclass
+class FileStats:
+    """What streaming a file found: filled in as the rows go by."""
+    rows_read: int = 0
+    dates: set[date] = field(default_factory=set)
+    sha256: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+
+    @property
+    def checksum(self) -> str:
+        return self.sha256.hexdigest()
+
+
+class ValidatingReader:
+    """A file-like object for COPY: reads `path`, checks every row, and yields
+    them as CSV in landing column order with the line number first.
+
+    A problem raises BadInput from read(); psycopg2 wraps exceptions raised
+    there, so the original is kept in `.error` for the caller to re-raise.
+    """
+
+    def __init__(self, path: Path, kind: FileKind, display_name: str | None = None):
+        self.path = Path(path)
+        self.kind = kind
+        self.name = display_name or self.path.name
+        self.stats = FileStats()
+        self.error: BadInput | None = None
+        self._chunks = self._encoded_rows()
+        self._pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while size < 0 or len(self._pending) < size:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending += chunk
+        except BadInput as error:
+            self.error = error
+            raise
+        if size < 0:
+            size = len(self._pending)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    readline = read
+
+    def _encoded_rows(self) -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in self._rows():
+            writer.writerow(row)
+            if buffer.tell() > 1 << 16:
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode("utf-8")
+
+    def _lines(self) -> Iterator[str]:
+        """The file's text, line by line, hashing the bytes and failing on non-UTF-8 with its line."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        line_no = 1
+        with open(self.path, "rb") as raw:
+            for raw_line in raw:
+                self.stats.sha256.update(raw_line)
+                try:
+                    text = decoder.decode(raw_line)
+                except UnicodeDecodeError as error:
+                    raise BadInput(self.name, line_no, None,
+                                   f"not UTF-8 (byte 0x{raw_line[error.start]:02x} at offset {error.start})") from None
+                line_no += 1
+                yield text
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise BadInput(self.name, line_no - 1, None, "not UTF-8 (truncated character at end of file)") from None
+
+    def _rows(self) -> Iterator[list[str]]:
+        reader = csv.reader(self._lines(), strict=True)
+        try:
+            if self.kind.has_header:
+                positions, width = self._read_header(reader)
+            else:
+                positions = {column.name: index for index, column in enumerate(self.kind.columns)}
+                width = len(self.kind.columns)
+            date_position = positions.get(self.kind.date_column)
+            for record in reader:
+                if record:  # blank lines carry nothing
+                    yield self._checked_row(record, reader.line_num, positions, width, date_position)
+        except csv.Error as error:
+            raise BadInput(self.name, reader.line_num, None, f"malformed CSV: {error}") from None
+
+    def _checked_row(self, record: list[str], line: int, positions: dict[str, int], width: int,
+                     date_position: int | None) -> list[str]:
+        if len(record) != width:
+            raise BadInput(self.name, line, None, f"{len(record)} fields, expected {width}")
+        row = [str(line)]
+        for column in self.kind.columns:
+            position = positions.get(column.name)
+            if position is None:
+                row.append(column.default)
+                continue
+            value = record[position]
+            if value == "":
+                raise BadInput(self.name, line, column.name, "empty value")
+            try:
+                row.append(column.check(value))
+            except ValueError as problem:
+                raise BadInput(self.name, line, column.name, str(problem)) from None
+        if date_position is not None:
+            self.stats.dates.add(datetime.fromisoformat(record[date_position]).date())
+        self.stats.rows_read += 1
+        return row
+
+    def _read_header(self, reader) -> tuple[dict[str, int], int]:
+        """Where each known column is, and how many fields a line has."""
+        header = next(reader, None)
+        if header is None:
+            raise BadInput(self.name, 1, None, "empty file: no header line")
+        header = [name.strip().lstrip("\ufeff") for name in header]
+        expected = [column.name for column in self.kind.columns]
+        known = set(expected) | ({self.kind.line_column} if self.kind.line_column else set())
+        if not known & set(header):
+            raise BadInput(self.name, 1, None, f"no header line: expected the columns {','.join(expected)}")
+        for column in self.kind.columns:
+            if column.default is None and column.name not in header:
+                raise BadInput(self.name, 1, column.name, "required column missing from the header")
+        unknown = [name for name in header if name not in known]
+        if unknown:
+            # The source may grow columns; they are not ours to load.
+            logger.warning("%s: ignoring unknown column(s) %s", self.name, ", ".join(unknown))
+        return {name: index for index, name in enumerate(header) if name in known}, len(header)

@@ -1,0 +1,154 @@
+"""The DBA path into the warehouse, for the tests: COPY a CSV into its landing
+table and CALL the staging procedure in one transaction, then CALL the mart
+procedures. Deliberately independent of the Python loader."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+KINDS = ("user_order_log", "user_activity_log", "customer_research", "price_log")
+DATE_COLUMN = {"user_order_log": "date_time", "user_activity_log": "date_time",
+               "customer_research": "date_id"}
+
+
+def kind_of(name: str) -> str:
+    stem = Path(name).name.removesuffix(".csv").removesuffix("_inc")
+    if stem not in KINDS:
+        raise ValueError(f"unknown file kind: {name}")
+    return stem
+
+
+@contextmanager
+def transaction(conn):
+    """One transaction on a psycopg2 connection, autocommit or not."""
+    if conn.autocommit:
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+    else:
+        with conn:  # commits, or rolls back on an exception
+            yield conn
+
+
+def copy_and_merge(cur, name: str, data: bytes, date_from=None, date_to=None, load_kind=None):
+    """COPY one file's bytes into landing and CALL its staging merge (caller owns the transaction)."""
+    kind = kind_of(name)
+    load_kind = load_kind or ("increment" if name.endswith("_inc.csv") else "report")
+    checksum = hashlib.sha256(data).hexdigest()
+    if kind == "price_log":
+        cur.copy_expert("COPY landing.price_log (item_name, price) FROM STDIN WITH (FORMAT csv)",
+                        io.BytesIO(data))
+        cur.execute("CALL staging.load_price_log(p_load_kind => %s, p_source => %s, p_file_name => %s,"
+                    " p_checksum => %s)", (load_kind, name, name, checksum))
+        return
+    header = data.decode("utf-8-sig").splitlines()[0].strip().split(",")
+    columns = ", ".join("line_no" if c == "id" else c for c in header)
+    cur.copy_expert(f"COPY landing.{kind} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)",
+                    io.BytesIO(data))
+    cur.execute(f"CALL staging.load_{kind}(%s, %s, p_load_kind => %s, p_source => %s,"
+                " p_file_name => %s, p_checksum => %s)",
+                (date_from, date_to, load_kind, name, name, checksum))
+
+
+def load_file(conn, path, date_from=None, date_to=None, *, data: bytes | None = None, load_kind=None):
+    """Load one file (or `data` under the file name `path`) in one transaction."""
+    path = Path(path)
+    data = path.read_bytes() if data is None else data
+    with transaction(conn):
+        with conn.cursor() as cur:
+            copy_and_merge(cur, path.name, data, date_from, date_to, load_kind)
+
+
+def call(conn, procedure: str, *args):
+    with transaction(conn):
+        with conn.cursor() as cur:
+            cur.execute(f"CALL {procedure}({', '.join(['%s'] * len(args))})", args)
+
+
+def build_marts(conn, days) -> None:
+    """load_f_sales for every day, then load_f_customer_retention once per ISO week touched."""
+    days = sorted(set(days))
+    for day in days:
+        call(conn, "mart.load_f_sales", day)
+    for monday in sorted({d - timedelta(days=d.weekday()) for d in days}):
+        call(conn, "mart.load_f_customer_retention", monday)
+
+
+def file_days(path) -> list[date]:
+    """The distinct dates in a dated file (the range a NULL,NULL load replaces is min..max)."""
+    kind = kind_of(str(path))
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return sorted({datetime.fromisoformat(r[DATE_COLUMN[kind]]).date() for r in csv.DictReader(f)})
+
+
+def load_report(conn, folder, model=None) -> list[dict]:
+    """The four report files with a NULL range, then the marts of their days.
+    With a model, applies the same files to it; returns its load statistics."""
+    folder = Path(folder)
+    stats = []
+    for kind in KINDS:
+        load_file(conn, folder / f"{kind}.csv")
+        if model is not None:
+            stats.append(model.load_file(folder / f"{kind}.csv"))
+    build_marts(conn, file_days(folder / "user_order_log.csv"))
+    return stats
+
+
+def load_increment(conn, folder, day: date, model=None) -> list[dict]:
+    """The four increment files of day D for D..D, then f_sales(D) and the retention of D's week."""
+    folder = Path(folder)
+    stats = []
+    for kind in KINDS:
+        load_file(conn, folder / f"{kind}_inc.csv", day, day)
+        if model is not None:
+            stats.append(model.load_file(folder / f"{kind}_inc.csv", day, day))
+    build_marts(conn, [day])
+    return stats
+
+
+def increment_days(root) -> list[date]:
+    return sorted(date.fromisoformat(p.name) for p in (Path(root) / "increments").iterdir())
+
+
+def load_dataset(conn, root, model=None) -> list[dict]:
+    """A generated dataset: report, then every increment in date order."""
+    root = Path(root)
+    stats = load_report(conn, root / "report", model)
+    for day in increment_days(root):
+        stats += load_increment(conn, root / "increments" / day.isoformat(), day, model)
+    return stats
+
+
+def rows(conn, query: str, args=()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall()
+
+
+def table(conn, name: str, order_by: str = "1", exclude: tuple = ()) -> list[tuple]:
+    """Every row of a table, all columns but `exclude`, sorted."""
+    schema, bare = name.split(".")
+    columns = [c for (c,) in rows(conn, "SELECT column_name FROM information_schema.columns"
+                                  " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                                  (schema, bare)) if c not in exclude]
+    return rows(conn, f"SELECT {', '.join(columns)} FROM {name} ORDER BY {order_by}")
+
+
+WAREHOUSE_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
+                    "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
+                    "mart.f_customer_retention", "staging.load_log", "landing.user_order_log",
+                    "landing.user_activity_log", "landing.customer_research", "landing.price_log")
+
+
+def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
+    """Whole tables, every column (ids included), sorted by all columns."""
+    return {t: sorted(table(conn, t), key=repr) for t in tables}
