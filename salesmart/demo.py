@@ -1,11 +1,13 @@
 """`python -m salesmart demo`: the whole job on a machine with nothing set up.
 
-Starts (or reuses) a PostgreSQL cluster in .salesmart/pg, generates a report
+Starts (or reuses) a PostgreSQL cluster in .salesmart/pg (SALESMART_HOME
+moves .salesmart elsewhere), generates a report
 and a week of increments with refunds across a year end, serves them with the
 local report API, then runs migrate, load-report and run exactly as
 production would, and prints the weekly retention mart.
 """
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -23,7 +25,6 @@ from salesmart.report_api import ApiCredentials, ReportApiClient
 
 logger = logging.getLogger(__name__)
 
-HOME = Path(__file__).resolve().parent.parent / ".salesmart"
 DATABASE = "salesmart"
 REPORT_START = date(2024, 12, 16)
 REPORT_DAYS = 14
@@ -31,8 +32,12 @@ INCREMENT_DAYS = 7
 ORDERS_PER_DAY = 400
 
 
+def home() -> Path:
+    return Path(os.environ.get("SALESMART_HOME") or Path(__file__).resolve().parent.parent / ".salesmart")
+
+
 def server() -> EmbeddedPostgres:
-    return EmbeddedPostgres(HOME / "pg")
+    return EmbeddedPostgres(home() / "pg")
 
 
 def run() -> None:
@@ -41,7 +46,7 @@ def run() -> None:
     dsn = postgres.dsn(DATABASE)
     apply_migrations(dsn)
 
-    data = HOME / "demo-data"
+    data = home() / "demo-data"
     shutil.rmtree(data, ignore_errors=True)
     generate(data, days=INCREMENT_DAYS, orders_per_day=ORDERS_PER_DAY, seed=1,
              start=REPORT_START, report_days=REPORT_DAYS)

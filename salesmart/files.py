@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import logging
+import operator
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -94,7 +95,7 @@ def _status(text: str) -> str:
 class Column:
     name: str
     check: Callable[[str], str]
-    default: str | None = None  # a column the file may lack (older files); None: required
+    optional: bool = False  # older files lack it; landing's column default fills in
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,6 @@ class FileKind:
     has_header: bool = True
     line_column: str | None = None  # the file's own line number column, not loaded
 
-    @property
-    def landing_columns(self) -> list[str]:
-        return ["line_no"] + [column.name for column in self.columns]
-
-    def copy_sql(self) -> str:
-        return (f"COPY landing.{self.name} ({', '.join(self.landing_columns)}) "
-                "FROM STDIN WITH (FORMAT csv)")
-
 
 FILE_KINDS = {kind.name: kind for kind in (
     FileKind("user_order_log", (
@@ -121,7 +114,7 @@ FILE_KINDS = {kind.name: kind for kind in (
         Column("city_name", _text(100)), Column("customer_id", _integer), Column("first_name", _text(100)),
         Column("last_name", _text(100)), Column("item_id", _integer), Column("item_name", _text(100)),
         Column("quantity", _count), Column("payment_amount", _amount(10)),
-        Column("status", _status, default="shipped"),
+        Column("status", _status, optional=True),
     ), date_column="date_time", line_column="id"),
     FileKind("user_activity_log", (
         Column("uniq_id", _text(32)), Column("date_time", _timestamp), Column("action_id", _integer),
@@ -158,22 +151,41 @@ class FileStats:
         return self.sha256.hexdigest()
 
 
+# Redelivered copies repeat a line but for its id: a line seen lately needs
+# no second check. Bounded, so memory stays flat however large the file.
+RECENTLY_CHECKED_LIMIT = 200_000
+
+
 class ValidatingReader:
-    """A file-like object for COPY: reads `path`, checks every row, and yields
-    them as CSV in landing column order with the line number first.
+    """A file-like object for COPY: reads `path`, checks every row, and hands
+    out the rows as CSV with the line number first, in the column order of
+    `copy_sql`. The header is read on construction, so a file without a
+    usable one fails before any COPY starts.
 
     A problem raises BadInput from read(); psycopg2 wraps exceptions raised
     there, so the original is kept in `.error` for the caller to re-raise.
     """
 
-    def __init__(self, path: Path, kind: FileKind, display_name: str | None = None):
+    def __init__(self, path: Path, kind: FileKind):
         self.path = Path(path)
         self.kind = kind
-        self.name = display_name or self.path.name
+        self.name = self.path.name
         self.stats = FileStats()
         self.error: BadInput | None = None
+        self._file = open(self.path, "rb")
+        self._records = csv.reader(self._lines(), strict=True)
+        positions, self._width = self._read_header()
+        # Columns the file lacks (an old file's status) take the landing table's default.
+        self._present = [(positions[column.name], column) for column in self.kind.columns
+                         if column.name in positions]
+        self._date_position = positions.get(self.kind.date_column)
         self._chunks = self._encoded_rows()
         self._pending = b""
+
+    @property
+    def copy_sql(self) -> str:
+        columns = ", ".join(["line_no"] + [column.name for _, column in self._present])
+        return f"COPY landing.{self.kind.name} ({columns}) FROM STDIN WITH (FORMAT csv)"
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -192,6 +204,9 @@ class ValidatingReader:
 
     readline = read
 
+    def close(self) -> None:
+        self._file.close()
+
     def _encoded_rows(self) -> Iterator[bytes]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -202,66 +217,66 @@ class ValidatingReader:
                 buffer.seek(0)
                 buffer.truncate()
         yield buffer.getvalue().encode("utf-8")
+        self.close()
 
     def _lines(self) -> Iterator[str]:
         """The file's text, line by line, hashing the bytes and failing on non-UTF-8 with its line."""
         decoder = codecs.getincrementaldecoder("utf-8")()
-        line_no = 1
-        with open(self.path, "rb") as raw:
-            for raw_line in raw:
-                self.stats.sha256.update(raw_line)
-                try:
-                    text = decoder.decode(raw_line)
-                except UnicodeDecodeError as error:
-                    raise BadInput(self.name, line_no, None,
-                                   f"not UTF-8 (byte 0x{raw_line[error.start]:02x} at offset {error.start})") from None
-                line_no += 1
-                yield text
+        line_no = 0
+        for raw_line in self._file:
+            line_no += 1
+            self.stats.sha256.update(raw_line)
             try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                raise BadInput(self.name, line_no - 1, None, "not UTF-8 (truncated character at end of file)") from None
+                yield decoder.decode(raw_line)
+            except UnicodeDecodeError as error:
+                raise BadInput(self.name, line_no, None,
+                               f"not UTF-8 (byte 0x{raw_line[error.start]:02x} at offset {error.start})") from None
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise BadInput(self.name, line_no, None, "not UTF-8 (truncated character at end of file)") from None
 
     def _rows(self) -> Iterator[list[str]]:
-        reader = csv.reader(self._lines(), strict=True)
+        take_values = operator.itemgetter(*(position for position, _ in self._present))
+        recently_checked: set[tuple[str, ...]] = set()
+        records = self._records
         try:
-            if self.kind.has_header:
-                positions, width = self._read_header(reader)
-            else:
-                positions = {column.name: index for index, column in enumerate(self.kind.columns)}
-                width = len(self.kind.columns)
-            date_position = positions.get(self.kind.date_column)
-            for record in reader:
-                if record:  # blank lines carry nothing
-                    yield self._checked_row(record, reader.line_num, positions, width, date_position)
+            for record in records:
+                if not record:
+                    continue  # a blank line carries nothing
+                values = take_values(record) if len(record) == self._width else None
+                if values not in recently_checked:
+                    self._check(record, records.line_num)
+                    if len(recently_checked) >= RECENTLY_CHECKED_LIMIT:
+                        recently_checked.clear()
+                    recently_checked.add(values)
+                self.stats.rows_read += 1
+                yield [str(records.line_num), *values]
         except csv.Error as error:
-            raise BadInput(self.name, reader.line_num, None, f"malformed CSV: {error}") from None
+            raise BadInput(self.name, records.line_num, None, f"malformed CSV: {error}") from None
 
-    def _checked_row(self, record: list[str], line: int, positions: dict[str, int], width: int,
-                     date_position: int | None) -> list[str]:
-        if len(record) != width:
-            raise BadInput(self.name, line, None, f"{len(record)} fields, expected {width}")
-        row = [str(line)]
-        for column in self.kind.columns:
-            position = positions.get(column.name)
-            if position is None:
-                row.append(column.default)
-                continue
+    def _check(self, record: list[str], line: int) -> None:
+        if len(record) != self._width:
+            raise BadInput(self.name, line, None, f"{len(record)} fields, expected {self._width}")
+        for position, column in self._present:
             value = record[position]
-            if value == "":
-                raise BadInput(self.name, line, column.name, "empty value")
             try:
-                row.append(column.check(value))
+                if value == "":
+                    raise ValueError("empty value")
+                column.check(value)
             except ValueError as problem:
                 raise BadInput(self.name, line, column.name, str(problem)) from None
-        if date_position is not None:
-            self.stats.dates.add(datetime.fromisoformat(record[date_position]).date())
-        self.stats.rows_read += 1
-        return row
+        if self._date_position is not None:
+            self.stats.dates.add(datetime.fromisoformat(record[self._date_position]).date())
 
-    def _read_header(self, reader) -> tuple[dict[str, int], int]:
-        """Where each known column is, and how many fields a line has."""
-        header = next(reader, None)
+    def _read_header(self) -> tuple[dict[str, int], int]:
+        """Where each column is, and how many fields a line has."""
+        if not self.kind.has_header:
+            return {column.name: index for index, column in enumerate(self.kind.columns)}, len(self.kind.columns)
+        try:
+            header = next(self._records, None)
+        except csv.Error as error:
+            raise BadInput(self.name, 1, None, f"malformed CSV: {error}") from None
         if header is None:
             raise BadInput(self.name, 1, None, "empty file: no header line")
         header = [name.strip().lstrip("\ufeff") for name in header]
@@ -270,7 +285,7 @@ class ValidatingReader:
         if not known & set(header):
             raise BadInput(self.name, 1, None, f"no header line: expected the columns {','.join(expected)}")
         for column in self.kind.columns:
-            if column.default is None and column.name not in header:
+            if not column.optional and column.name not in header:
                 raise BadInput(self.name, 1, column.name, "required column missing from the header")
         unknown = [name for name in header if name not in known]
         if unknown:

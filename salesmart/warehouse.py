@@ -61,11 +61,13 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
     reader = ValidatingReader(file.path, kind)
     started = time.monotonic()
     try:
-        cursor.copy_expert(kind.copy_sql(), reader)
+        cursor.copy_expert(reader.copy_sql, reader)
     except psycopg2.Error:
         if reader.error:
             raise reader.error from None
         raise
+    finally:
+        reader.close()
     if kind.date_column is None:
         cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s)",
                        (load_kind, file.logged_source, file.path.name, reader.stats.checksum))
