@@ -1,7 +1,7 @@
 """Benchmark: how fast a day of orders goes through validation, COPY + merge
 and the marts. Prints figures; asserts nothing.
 
-    .venv/bin/python tests/benchmark_load.py [ORDERS_PER_DAY]
+    .venv/bin/python -m tests.benchmark_load [ORDERS_PER_DAY]
 """
 import shutil
 import sys
