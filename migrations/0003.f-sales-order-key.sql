@@ -9,6 +9,8 @@ ALTER TABLE mart.f_sales
 COMMENT ON COLUMN mart.f_sales.uniq_id IS 'the order (staging.user_order_log.uniq_id); NULL on rows loaded before this column existed';
 
 CREATE INDEX f_sales_date_id_idx ON mart.f_sales (date_id);
+-- A customer's orders: for analysts, and to tell whether a customer has any left.
+CREATE INDEX f_sales_customer_id_idx ON mart.f_sales (customer_id);
 CREATE INDEX user_order_log_date_time_idx ON staging.user_order_log (date_time);
 -- Dimensions take the values of an entity's latest order: a backward scan of
 -- these finds it without reading the entity's whole history.

@@ -14,8 +14,7 @@ CREATE TABLE mart.f_customer_retention (
     customers_refunded          bigint         NOT NULL,
     CONSTRAINT f_customer_retention_period_item_key UNIQUE (period_name, period_id, item_id),
     CONSTRAINT f_customer_retention_period_name_check CHECK (period_name IN ('weekly')),
-    CONSTRAINT f_customer_retention_period_start_check CHECK (extract(isodow FROM period_start) = 1),
-    CONSTRAINT f_customer_retention_item_id_fkey FOREIGN KEY (item_id) REFERENCES mart.d_item (item_id)
+    CONSTRAINT f_customer_retention_period_start_check CHECK (extract(isodow FROM period_start) = 1)
 );
 COMMENT ON TABLE mart.f_customer_retention IS
     'one row per period (ISO week) and item that has any order in that week';

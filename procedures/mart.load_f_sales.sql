@@ -1,21 +1,36 @@
 -- Loads day p_date into mart.f_sales (SPEC 4.2): one row per staging order of
 -- the day, refunds negated; rows of the day whose order is gone are deleted,
 -- the others updated in place, so a reload keeps row ids and repeats are
--- no-ops. Dimensions are brought up to date first.
+-- no-ops. Dimensions are brought up to date first; members that only the
+-- replaced rows had, and that no order has any more, are removed after, so a
+-- corrected re-delivery leaves no trace of the version it corrects.
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_date_id integer := to_char(p_date, 'YYYYMMDD')::integer;
+    v_date_id            integer := to_char(p_date, 'YYYYMMDD')::integer;
+    v_previous_customers integer[];
+    v_previous_items     integer[];
+    v_previous_cities    integer[];
 BEGIN
     IF p_date IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_sales: p_date must not be NULL';
     END IF;
+    -- Each statement below reads staging afresh: wait out a staging load of
+    -- the orders, and hold it off, so they all read the same orders. Taken
+    -- before the day's lock, as a staging load followed by this call in one
+    -- transaction takes them, so the two orders never cross.
+    PERFORM pg_advisory_xact_lock_shared(hashtext('staging.user_order_log'));
     PERFORM pg_advisory_xact_lock(hashtext('mart.f_sales'), v_date_id);
     IF NOT EXISTS (SELECT FROM mart.d_calendar AS c WHERE c.date_id = v_date_id) THEN
         RAISE EXCEPTION 'mart.load_f_sales: mart.d_calendar has no day %', p_date
             USING HINT = 'extend mart.d_calendar to cover the data';
     END IF;
+
+    SELECT array_agg(DISTINCT f.customer_id), array_agg(DISTINCT f.item_id), array_agg(DISTINCT f.city_id)
+    INTO v_previous_customers, v_previous_items, v_previous_cities
+    FROM mart.f_sales AS f
+    WHERE f.date_id = v_date_id;
 
     CALL mart.load_d_city(p_date);
     CALL mart.load_d_item(p_date);
@@ -44,5 +59,18 @@ BEGIN
           IS DISTINCT FROM
           (excluded.date_id, excluded.item_id, excluded.customer_id, excluded.city_id,
            excluded.quantity, excluded.payment_amount, excluded.status);
+
+    DELETE FROM mart.d_customer AS d
+    WHERE d.customer_id = ANY (v_previous_customers)
+      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.customer_id = d.customer_id)
+      AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.customer_id = d.customer_id);
+    DELETE FROM mart.d_item AS d
+    WHERE d.item_id = ANY (v_previous_items)
+      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.item_id = d.item_id)
+      AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.item_id = d.item_id);
+    DELETE FROM mart.d_city AS d
+    WHERE d.city_id = ANY (v_previous_cities)
+      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.city_id = d.city_id)
+      AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.city_id = d.city_id);
 END;
 $$;

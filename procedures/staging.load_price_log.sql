@@ -10,12 +10,19 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_conflict    record;
+    v_line_offset bigint;
     v_rows_read   bigint;
     v_rows_loaded bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('staging.price_log'));
 
-    SELECT first_copy.item_name, first_copy.line_no AS first_line, other.line_no AS other_line
+    -- Report lines as a person sees them in the file: the loader numbers rows
+    -- by physical line, a hand \copy by the file's id or in arrival order;
+    -- either way the first row is line 1 (as the file has no header).
+    SELECT 1 - min(l.line_no) INTO v_line_offset FROM landing.price_log AS l;
+
+    SELECT first_copy.item_name,
+           first_copy.line_no + v_line_offset AS first_line, other.line_no + v_line_offset AS other_line
     INTO v_conflict
     FROM (SELECT DISTINCT ON (l.item_name) l.*
           FROM landing.price_log AS l

@@ -16,6 +16,7 @@ DECLARE
     v_date_from   date := p_date_from;
     v_date_to     date := p_date_to;
     v_conflict    record;
+    v_line_offset bigint;
     v_rows_read   bigint;
     v_rows_loaded bigint;
     v_out_of_date bigint;
@@ -33,7 +34,13 @@ BEGIN
         FROM landing.user_order_log AS l;
     END IF;
 
-    SELECT first_copy.uniq_id, first_copy.line_no AS first_line, other.line_no AS other_line
+    -- Report lines as a person sees them in the file: the loader numbers rows
+    -- by physical line, a hand \copy by the file's id or in arrival order;
+    -- either way the first row is line 2 (after the header).
+    SELECT 2 - min(l.line_no) INTO v_line_offset FROM landing.user_order_log AS l;
+
+    SELECT first_copy.uniq_id,
+           first_copy.line_no + v_line_offset AS first_line, other.line_no + v_line_offset AS other_line
     INTO v_conflict
     FROM (SELECT DISTINCT ON (l.uniq_id) l.*
           FROM landing.user_order_log AS l

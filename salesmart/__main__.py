@@ -5,6 +5,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import psycopg2
 from rich.console import Console
 from rich.progress import track
 
@@ -20,7 +21,8 @@ from salesmart.warehouse import LoadError
 logger = logging.getLogger("salesmart")
 
 # Failures with a message that says it all: no traceback, exit 1.
-EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError)
+EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
+                     psycopg2.OperationalError)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

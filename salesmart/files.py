@@ -130,13 +130,9 @@ FILE_KINDS = {kind.name: kind for kind in (
 )}
 
 
-def kind_of(path: Path | str) -> FileKind:
-    """The kind of a file by its name: user_order_log.csv or user_order_log_inc.csv, ..."""
-    stem = Path(path).name.removesuffix(".csv").removesuffix("_inc")
-    if stem not in FILE_KINDS:
-        raise BadInput(str(path), None, None,
-                       f"unknown file; expected one of {', '.join(f'{k}[_inc].csv' for k in FILE_KINDS)}")
-    return FILE_KINDS[stem]
+def kind_of(path: Path | str) -> FileKind | None:
+    """The kind of a file by its name (user_order_log.csv or user_order_log_inc.csv, ...), if it is one."""
+    return FILE_KINDS.get(Path(path).name.removesuffix(".csv").removesuffix("_inc"))
 
 
 @dataclass
@@ -166,10 +162,10 @@ class ValidatingReader:
     there, so the original is kept in `.error` for the caller to re-raise.
     """
 
-    def __init__(self, path: Path, kind: FileKind):
+    def __init__(self, path: Path, kind: FileKind, name: str):
         self.path = Path(path)
         self.kind = kind
-        self.name = self.path.name
+        self.name = name  # how errors name the file
         self.stats = FileStats()
         self.error: BadInput | None = None
         self._file = open(self.path, "rb")

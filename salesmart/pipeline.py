@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from salesmart.report_api import ReportApiClient
-from salesmart.warehouse import SourceFile, load_f_customer_retention, load_f_sales, load_staging
+from salesmart.warehouse import LoadError, SourceFile, load_f_customer_retention, load_f_sales, load_staging
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ def load_report(dsn: str, api: ReportApiClient) -> str:
 def load_dir(dsn: str, folder: Path) -> None:
     """The same from local files: folder/report/*.csv, then each
     folder/increments/YYYY-MM-DD/*_inc.csv in date order."""
+    if not (folder / "report").is_dir() and not (folder / "increments").is_dir():
+        raise LoadError(f"{folder}: no report/ or increments/ folder to load")
     report_files = [SourceFile(path, str(path.resolve())) for path in sorted((folder / "report").glob("*.csv"))]
     if report_files:
         # Local report files carry no start/end: each replaces its own first..last date.

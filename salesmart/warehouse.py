@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg2
 
-from salesmart.files import BadInput, ValidatingReader, kind_of
+from salesmart.files import BadInput, FileKind, ValidatingReader, kind_of
 from salesmart.report_api import without_query
 
 logger = logging.getLogger(__name__)
@@ -23,11 +23,16 @@ class LoadError(RuntimeError):
 @dataclass(frozen=True)
 class SourceFile:
     path: Path    # the local copy
-    source: str   # where it came from (URL or path), for the load log
+    source: str   # where it came from (URL or path)
 
     @property
     def logged_source(self) -> str:
+        """The source as logs and errors show it."""
         return without_query(self.source) if "://" in self.source else self.source
+
+    @property
+    def kind(self) -> FileKind | None:
+        return kind_of(self.path)
 
 
 def load_staging(dsn: str, files: list[SourceFile], *, load_kind: str,
@@ -37,6 +42,7 @@ def load_staging(dsn: str, files: list[SourceFile], *, load_kind: str,
     error nothing is loaded, each file gets a failed load-log row, and
     LoadError is raised. Returns the days the order file holds."""
     started_at = datetime.now(timezone.utc)
+    files = _source_files(files)
     connection = psycopg2.connect(dsn)
     current = None
     try:
@@ -44,7 +50,7 @@ def load_staging(dsn: str, files: list[SourceFile], *, load_kind: str,
         with connection, connection.cursor() as cursor:
             for current in files:
                 days = _load_file(cursor, current, load_kind, date_from, date_to)
-                if kind_of(current.path).name == "user_order_log":
+                if current.kind.name == "user_order_log":
                     order_days = days
         return sorted(order_days)
     except (BadInput, psycopg2.Error) as error:
@@ -55,10 +61,18 @@ def load_staging(dsn: str, files: list[SourceFile], *, load_kind: str,
         connection.close()
 
 
+def _source_files(files: list[SourceFile]) -> list[SourceFile]:
+    """The files that are one of the four; others are left alone, as the source may grow."""
+    for file in files:
+        if file.kind is None:
+            logger.warning("%s: not a source file, ignored", file.logged_source)
+    return [file for file in files if file.kind is not None]
+
+
 def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
                date_to: date | None) -> set[date]:
-    kind = kind_of(file.path)
-    reader = ValidatingReader(file.path, kind)
+    kind = file.kind
+    reader = ValidatingReader(file.path, kind, file.logged_source)
     started = time.monotonic()
     try:
         cursor.copy_expert(reader.copy_sql, reader)
@@ -101,7 +115,7 @@ def _log_failed_loads(connection, files: list[SourceFile], failed: SourceFile | 
                 "CALL staging.log_load(p_file_kind => %s, p_load_kind => %s, p_source => %s,"
                 " p_file_name => %s, p_date_from => %s, p_date_to => %s, p_status => 'failed',"
                 " p_error_message => %s, p_started_at => %s)",
-                (kind_of(file.path).name, load_kind, file.logged_source, file.path.name, date_from, date_to,
+                (file.kind.name, load_kind, file.logged_source, file.path.name, date_from, date_to,
                  message if file is failed else f"rolled back: {failed.path.name if failed else 'the load'} failed",
                  started_at))
 

@@ -43,7 +43,7 @@ def main(orders_per_day: int) -> None:
         lines = sum(1 for _ in order_file.open("rb")) - 1
 
         def validate_only():
-            reader = ValidatingReader(order_file, kind_of(order_file))
+            reader = ValidatingReader(order_file, kind_of(order_file), order_file.name)
             while reader.read(1 << 20):
                 pass
 

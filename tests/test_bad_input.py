@@ -1,0 +1,348 @@
+"""Bad input (SPEC 4.6) through `python -m salesmart load-dir`: a clear error
+naming the file, line and column, a non-zero exit, a failed load-log row, and
+nothing else changed. And the inputs that look odd but are fine: an unknown
+extra column, the old format without `status`, CRLF / LF and quoted fields,
+a header-only file, an order dated another day."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from model import Model
+from salesmart import pipeline
+from salesmart.generate import generate
+from sql_loading import WAREHOUSE_TABLES, rows, snapshot
+# The CLI runner and the warehouse-versus-model comparison of the pipeline tests.
+from test_pipeline import assert_warehouse_is, cli, cli_env
+
+START = date(2025, 3, 3)
+REPORT_DAYS = 3
+DAY = date(2025, 3, 6)
+FILES = ("customer_research_inc.csv", "price_log_inc.csv", "user_activity_log_inc.csv", "user_order_log_inc.csv")
+ORDERS = "user_order_log_inc.csv"
+DATA_TABLES = tuple(table for table in WAREHOUSE_TABLES if table != "staging.load_log")
+
+# Columns of the generated order log.
+ID, UNIQ_ID, DATE_TIME, CITY_ID, CITY_NAME, CUSTOMER_ID, FIRST_NAME, LAST_NAME, ITEM_ID, ITEM_NAME, QUANTITY, \
+    PAYMENT_AMOUNT, STATUS = range(13)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bad-input")
+    generate(root, days=1, orders_per_day=20, seed=5, start=START, report_days=REPORT_DAYS)
+    return root
+
+
+@pytest.fixture
+def reported(dataset, dsn, tmp_path) -> Path:
+    """The valid report loaded; returns the report folder."""
+    folder = tmp_path / "report-only"
+    folder.mkdir()
+    os.symlink(dataset / "report", folder / "report")
+    pipeline.load_dir(dsn, folder)
+    return dataset / "report"
+
+
+def increment_folder(dataset: Path, root: Path, replace: dict[str, bytes] | None = None) -> Path:
+    """root/increments/DAY/: the valid increment, with some files replaced; returns root."""
+    folder = root / "increments" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    for name in FILES:
+        shutil.copy(dataset / "increments" / DAY.isoformat() / name, folder / name)
+    for name, content in (replace or {}).items():
+        (folder / name).write_bytes(content)
+    return root
+
+
+def lines_of(dataset: Path, name: str) -> list[str]:
+    """Lines of a valid increment file, without line ends."""
+    return (dataset / "increments" / DAY.isoformat() / name).read_text(encoding="utf-8").splitlines()
+
+
+def crlf(lines: list[str]) -> bytes:
+    return "".join(f"{line}\r\n" for line in lines).encode("utf-8")
+
+
+def with_field(lines: list[str], line_no: int, column: int, value: str) -> list[str]:
+    """`lines` with one field of physical line `line_no` (header = 1) set to `value`."""
+    fields = lines[line_no - 1].split(",")
+    fields[column] = value
+    return lines[:line_no - 1] + [",".join(fields)] + lines[line_no:]
+
+
+# ---------------------------------------------------------------- bad input ----
+
+@dataclass(frozen=True)
+class Bad:
+    file: str
+    content: Callable[[list[str]], bytes]  # the file's valid lines -> its corrupt bytes
+    line: int
+    column: str | None
+
+
+def _drop_customer_id(lines: list[str]) -> bytes:
+    return crlf([",".join(field for index, field in enumerate(line.split(",")) if index != CUSTOMER_ID)
+                 for line in lines])
+
+
+def _non_utf8(lines: list[str]) -> bytes:
+    content = bytearray(crlf(lines[:3]))
+    content += crlf([lines[3]]).replace(b",", b",Zo\xeb ", 1)  # latin-1, not UTF-8, on line 4
+    return bytes(content) + crlf(lines[4:])
+
+
+BAD_INPUTS = {
+    "missing required column": Bad(ORDERS, _drop_customer_id, 1, "customer_id"),
+    "not an int": Bad(ORDERS, lambda lines: crlf(with_field(lines, 5, ITEM_ID, "3x")), 5, "item_id"),
+    "not a number": Bad(ORDERS, lambda lines: crlf(with_field(lines, 6, PAYMENT_AMOUNT, "12.3.4")), 6,
+                        "payment_amount"),
+    "not a number in research": Bad("customer_research_inc.csv",
+                                    lambda lines: crlf(with_field(lines, 4, 4, "n/a")), 4, "sales_amt"),
+    "not a number in price_log": Bad("price_log_inc.csv", lambda lines: crlf(with_field(lines, 3, 1, "cheap")),
+                                     3, "price"),
+    "bad timestamp": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, DATE_TIME, "2025-02-30T00:00:00")), 7,
+                         "date_time"),
+    "bad timestamp in activity": Bad("user_activity_log_inc.csv",
+                                     lambda lines: crlf(with_field(lines, 3, 2, "06/03/2025")), 3, "date_time"),
+    "unknown status": Bad(ORDERS, lambda lines: crlf(with_field(lines, 8, STATUS, "cancelled")), 8, "status"),
+    "negative quantity": Bad(ORDERS, lambda lines: crlf(with_field(lines, 9, QUANTITY, "-2")), 9, "quantity"),
+    "negative amount": Bad(ORDERS, lambda lines: crlf(with_field(lines, 10, PAYMENT_AMOUNT, "-180")), 10,
+                           "payment_amount"),
+    "negative price": Bad("price_log_inc.csv", lambda lines: crlf(with_field(lines, 2, 1, "-5")), 2, "price"),
+    "empty value": Bad(ORDERS, lambda lines: crlf(with_field(lines, 12, CUSTOMER_ID, "")), 12, "customer_id"),
+    "no header": Bad(ORDERS, lambda lines: crlf(lines[1:]), 1, None),
+    "empty file": Bad("user_activity_log_inc.csv", lambda lines: b"", 1, None),
+    "not UTF-8": Bad(ORDERS, _non_utf8, 4, None),
+    "too many fields": Bad(ORDERS, lambda lines: crlf(lines[:10] + [lines[10] + ",x"] + lines[11:]), 11, None),
+    "too few fields": Bad("customer_research_inc.csv",
+                          lambda lines: crlf(lines[:4] + [lines[4].rsplit(",", 1)[0]] + lines[5:]), 5, None),
+}
+
+
+def load_log(db) -> list[tuple]:
+    return rows(db, "SELECT load_id, file_name, load_kind, status, error_message, source FROM staging.load_log"
+                    " ORDER BY load_id")
+
+
+def assert_rejected(dataset: Path, db, dsn: str, tmp_path: Path, name: str, content: bytes,
+                    line: int, column: str | None, lines_named: tuple[int, ...] = ()) -> None:
+    """load-dir of the valid increment with `name` replaced by `content` fails
+    naming file, line and column, and changes nothing but the load log."""
+    before, log_before = snapshot(db, DATA_TABLES), load_log(db)
+    root = increment_folder(dataset, tmp_path / "bad", {name: content})
+    bad_file = root / "increments" / DAY.isoformat() / name
+
+    result = cli(cli_env(DATABASE_URL=dsn), "load-dir", str(root))
+
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    named = [text for text in result.stderr.splitlines() if name in text
+             and all(re.search(rf"\blines? (\d+ and )?{number}\b", text) for number in lines_named or (line,))
+             and (column is None or re.search(rf"\bcolumn {column}\b", text))]
+    assert named, f"no line of stderr names {name}, line {lines_named or line}, column {column}:\n{result.stderr}"
+
+    assert snapshot(db, DATA_TABLES) == before, "a rejected file changed the warehouse"
+    log_after = load_log(db)
+    assert log_after[:len(log_before)] == log_before
+    new = log_after[len(log_before):]
+    assert [row for row in new if row[3] != "failed"] == [], "a file of the rejected increment logged success"
+    failed = [row for row in new if row[1] == name]
+    assert len(failed) == 1, new
+    _, _, load_kind, _, message, source = failed[0]
+    assert load_kind == "increment"
+    assert source == str(bad_file.resolve())
+    assert all(re.search(rf"\blines? (\d+ and )?{number}\b", message) for number in lines_named or (line,)), message
+    assert column is None or re.search(rf"\bcolumn {column}\b", message), message
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=[case.replace(" ", "-") for case in BAD_INPUTS])
+def test_bad_input_is_rejected_whole(case, dataset, reported, dsn, db, tmp_path):
+    bad = BAD_INPUTS[case]
+    assert_rejected(dataset, db, dsn, tmp_path, bad.file, bad.content(lines_of(dataset, bad.file)),
+                    bad.line, bad.column)
+
+
+def test_copies_of_an_order_that_differ_are_rejected(dataset, reported, dsn, db, tmp_path):
+    lines = lines_of(dataset, ORDERS)
+    uniq_ids = [line.split(",")[UNIQ_ID] for line in lines]
+    first = 3                                     # physical line of the order's first copy
+    order = uniq_ids[first - 1]
+    assert uniq_ids.index(order) == first - 1
+    other = len(lines)                            # a later line becomes a copy of it, quantity changed
+    assert uniq_ids[other - 1] != order
+    fields = lines[first - 1].split(",")
+    fields[ID] = str(other - 1)
+    fields[QUANTITY] = str(int(fields[QUANTITY]) + 1)
+    corrupt = lines[:other - 1] + [",".join(fields)]
+    assert_rejected(dataset, db, dsn, tmp_path, ORDERS, crlf(corrupt), other, None, lines_named=(first, other))
+
+
+def test_a_bad_redelivery_keeps_the_day_as_it_was(dataset, reported, dsn, db, tmp_path):
+    good_root = increment_folder(dataset, tmp_path / "good")
+    result = cli(cli_env(DATABASE_URL=dsn), "load-dir", str(good_root))
+    assert result.returncode == 0, result.stderr
+    assert_rejected(dataset, db, dsn, tmp_path, ORDERS,
+                    crlf(with_field(lines_of(dataset, ORDERS), 9, QUANTITY, "-2")), 9, "quantity")
+
+
+def test_the_error_says_which_increment_the_bad_file_is_in(dataset, reported, dsn, db, tmp_path):
+    """Every increment has a user_order_log_inc.csv: with several days in one
+    load-dir, the bare file name does not say which one is bad."""
+    root = increment_folder(dataset, tmp_path / "two-days")
+    bad_day = date(2025, 3, 7)
+    shutil.copytree(root / "increments" / DAY.isoformat(), root / "increments" / bad_day.isoformat())
+    (root / "increments" / bad_day.isoformat() / ORDERS).write_bytes(
+        crlf(with_field(lines_of(dataset, ORDERS), 9, QUANTITY, "-2")))
+
+    result = cli(cli_env(DATABASE_URL=dsn), "load-dir", str(root))
+
+    assert result.returncode != 0
+    error_lines = [text for text in result.stderr.splitlines() if ORDERS in text and re.search(r"\bline 9\b", text)]
+    assert error_lines, result.stderr
+    assert any(bad_day.isoformat() in text for text in error_lines), (
+        f"the error does not say which increment (day {bad_day} of {root}) holds the bad file: {error_lines}")
+
+
+def test_an_unknown_file_in_an_increment_is_ignored_with_a_warning(dataset, reported, dsn, db, tmp_path):
+    # Like an unknown column: the source may grow files; the four known ones still load.
+    root = increment_folder(dataset, tmp_path / "stray")
+    (root / "increments" / DAY.isoformat() / "notes.csv").write_text("a,b\n1,2\n")
+
+    result = load_ok(db, dsn, root)
+
+    assert any("notes.csv" in text and "ignored" in text for text in result.stderr.splitlines()), result.stderr
+    assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "stray file")
+    assert not rows(db, "SELECT 1 FROM staging.load_log WHERE file_name = 'notes.csv'")
+
+
+def test_a_missing_folder_is_an_error(dsn, db, tmp_path):
+    before = snapshot(db)
+    missing = tmp_path / "no-such-folder"
+    result = cli(cli_env(DATABASE_URL=dsn), "load-dir", str(missing))
+    assert result.returncode != 0, "load-dir of a folder that does not exist reported success"
+    assert str(missing) in result.stderr
+    assert snapshot(db) == before
+
+
+# ---------------------------------------------------- odd but valid input ----
+
+def model_of(report: Path, increments: list[Path]) -> Model:
+    """The model fed what load-dir loads: the report files over their own dates, then each increment."""
+    model = Model()
+    for path in sorted(report.glob("*.csv")):
+        model.load_file(path)
+    for folder in increments:
+        day = date.fromisoformat(folder.name)
+        for path in sorted(folder.glob("*_inc.csv")):
+            model.load_file(path, day, day)
+    return model
+
+
+def load_ok(db, dsn: str, root: Path):
+    result = cli(cli_env(DATABASE_URL=dsn), "load-dir", str(root))
+    assert result.returncode == 0, result.stderr
+    assert rows(db, "SELECT count(*) FROM staging.load_log WHERE status <> 'success'") == [(0,)]
+    return result
+
+
+def test_an_unknown_extra_column_is_ignored_with_a_warning(dataset, reported, dsn, db, tmp_path):
+    lines = lines_of(dataset, ORDERS)
+    widened = [",".join(fields[:CUSTOMER_ID + 1] + [extra] + fields[CUSTOMER_ID + 1:])
+               for fields, extra in zip((line.split(",") for line in lines),
+                                        ["coupon_code"] + [f"C{n % 3}" for n in range(len(lines) - 1)])]
+    root = increment_folder(dataset, tmp_path / "wide", {ORDERS: crlf(widened)})
+
+    result = load_ok(db, dsn, root)
+
+    assert any("coupon_code" in text and ORDERS in text for text in result.stderr.splitlines()), result.stderr
+    assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "extra column")
+
+
+def test_an_old_format_file_without_status_loads_as_shipped(dataset, reported, dsn, db, tmp_path):
+    old = tmp_path / "old-source"
+    generate(old, days=1, orders_per_day=20, seed=5, start=START, report_days=REPORT_DAYS, old_format=True)
+    root = tmp_path / "old"
+    shutil.copytree(old / "increments", root / "increments")
+    assert "status" not in (root / "increments" / DAY.isoformat() / ORDERS).read_text().splitlines()[0]
+
+    load_ok(db, dsn, root)
+
+    assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "old format")
+    day_rows = rows(db, "SELECT status, quantity > 0 AND payment_amount > 0 FROM mart.f_sales WHERE date_id = %s",
+                    (int(DAY.strftime("%Y%m%d")),))
+    assert len(day_rows) == 20 and set(day_rows) == {("shipped", True)}
+
+
+def test_crlf_lf_and_quoted_fields_with_commas(dataset, reported, dsn, db, tmp_path):
+    lines = lines_of(dataset, ORDERS)
+    quoted_orders = sorted({line.split(",")[UNIQ_ID] for line in lines[1:]})[:3]
+    rewritten = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split(",")
+        if fields[UNIQ_ID] in quoted_orders:
+            fields[FIRST_NAME] = '"Anne, Marie"'
+            fields[LAST_NAME] = '"O""Neil, Jr."'
+            fields[ITEM_NAME] = f'"{fields[ITEM_NAME]}"'   # quoted without need: same value
+        rewritten.append(",".join(fields))
+    activity = lines_of(dataset, "user_activity_log_inc.csv")
+    research = lines_of(dataset, "customer_research_inc.csv")
+    root = increment_folder(dataset, tmp_path / "quoted", {
+        ORDERS: crlf(rewritten),
+        "user_activity_log_inc.csv": "".join(f"{line}\n" for line in activity).encode(),
+        "customer_research_inc.csv": "\n".join(research).encode(),  # LF, no newline at the end
+    })
+
+    load_ok(db, dsn, root)
+
+    assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "quoted")
+    assert sorted(rows(db, "SELECT uniq_id, first_name, last_name FROM staging.user_order_log"
+                           " WHERE first_name LIKE '%%,%%'")) == [
+        (uniq_id, "Anne, Marie", 'O"Neil, Jr.') for uniq_id in quoted_orders]
+    assert rows(db, "SELECT count(*) FROM staging.customer_research WHERE date_id = %s", (DAY,)) == [(30,)]
+
+
+def test_a_header_only_file_empties_its_day(dataset, reported, dsn, db, tmp_path):
+    full = increment_folder(dataset, tmp_path / "full")
+    load_ok(db, dsn, full)
+    day_id = int(DAY.strftime("%Y%m%d"))
+    assert rows(db, "SELECT count(*) FROM mart.f_sales WHERE date_id = %s", (day_id,)) == [(20,)]
+
+    root = increment_folder(dataset, tmp_path / "empty", {
+        ORDERS: crlf(lines_of(dataset, ORDERS)[:1]),
+        "user_activity_log_inc.csv": crlf(lines_of(dataset, "user_activity_log_inc.csv")[:1]),
+    })
+    load_ok(db, dsn, root)
+
+    model = model_of(reported, [full / "increments" / DAY.isoformat(), root / "increments" / DAY.isoformat()])
+    assert_warehouse_is(db, model, "header-only re-delivery")
+    assert rows(db, "SELECT count(*) FROM staging.user_order_log WHERE date_time::date = %s", (DAY,)) == [(0,)]
+    assert rows(db, "SELECT count(*) FROM staging.user_activity_log WHERE date_time::date = %s", (DAY,)) == [(0,)]
+    assert rows(db, "SELECT count(*) FROM mart.f_sales WHERE date_id = %s", (day_id,)) == [(0,)]
+    assert rows(db, "SELECT rows_read, rows_loaded FROM staging.load_log WHERE file_name = %s"
+                    " ORDER BY load_id DESC LIMIT 1", (ORDERS,)) == [(0, 0)]
+
+
+def test_an_order_dated_another_day_is_upserted_and_its_marts_rebuilt(dataset, reported, dsn, db, tmp_path):
+    """SPEC 2/4.1: an increment's file may carry other dates; those rows are
+    upserted by key, and the marts of their day and week follow."""
+    other_day = date(2025, 2, 26)  # before the report, in ISO week 202509
+    lines = lines_of(dataset, ORDERS)
+    moved = lines[1].split(",")[UNIQ_ID]
+    root = increment_folder(dataset, tmp_path / "other-day", {ORDERS: crlf(
+        [lines[0]] + [line.replace(f"{DAY}T", f"{other_day}T") if line.split(",")[UNIQ_ID] == moved else line
+                      for line in lines[1:]])})
+
+    load_ok(db, dsn, root)
+
+    assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "other day")
+    assert rows(db, "SELECT date_id FROM mart.f_sales WHERE uniq_id = %s", (moved,)) == [(20250226,)]
+    assert rows(db, "SELECT DISTINCT period_id FROM mart.f_customer_retention ORDER BY 1") == [(202509,), (202510,)]
+    assert rows(db, "SELECT out_of_date_rows FROM staging.load_log WHERE file_name = %s", (ORDERS,)) == [(1,)]
