@@ -89,7 +89,7 @@ def run(args) -> None:
         raise config.ConfigError("--to is before --from")
     dsn = config.database_url()
     with config.report_api_client() as api:
-        report_id = args.report_id or api.wait_report(api.generate_report()).report_id
+        report_id = args.report_id or pipeline.order_report(api).report_id
         days = pipeline.days_between(args.first, args.last)
         for day in track(days, description="days", console=Console(stderr=True), disable=len(days) == 1):
             pipeline.run_day(dsn, api, report_id, day)

@@ -5,7 +5,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from salesmart.report_api import ReportApiClient
+from salesmart.report_api import Report, ReportApiClient
 from salesmart.warehouse import LoadError, SourceFile, load_f_customer_retention, load_f_sales, load_staging
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ def rebuild_marts(dsn: str, days: list[date]) -> None:
     load_f_customer_retention(dsn, days)
 
 
+def order_report(api: ReportApiClient) -> Report:
+    """Order the full report and wait until it is ready: increments are asked for by its report_id."""
+    return api.wait_report(api.generate_report())
+
+
 def run_day(dsn: str, api: ReportApiClient, report_id: str, day: date) -> None:
     """The daily job for business day `day`: its increment into staging, then the marts."""
     urls = api.get_increment(report_id, day)
@@ -50,7 +55,7 @@ def run_day(dsn: str, api: ReportApiClient, report_id: str, day: date) -> None:
 
 def load_report(dsn: str, api: ReportApiClient) -> str:
     """Orders the full report, loads it and rebuilds the marts of its days; returns its report_id."""
-    report = api.wait_report(api.generate_report())
+    report = order_report(api)
     days = download_and_load(dsn, api, report.files, load_kind="report",
                              date_from=report.start_day, date_to=report.end_date)
     rebuild_marts(dsn, days)

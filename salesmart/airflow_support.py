@@ -1,4 +1,5 @@
-"""Airflow Connections -> what salesmart needs (SPEC §5.4), shared by the DAGs.
+"""What the DAGs in dags/ need from salesmart (SPEC §5.4): the business day of
+a run, and the Airflow Connections turned into what salesmart takes.
 
 - `salesmart_db` (Postgres): host, port, schema (= database), login,
   password, and libpq options such as `sslmode` in extra  ->  a psycopg2 DSN.
@@ -20,10 +21,13 @@ never their values.
 """
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2.extensions
 
+from salesmart import warehouse
 from salesmart.config import ConfigError, PollSettings
 from salesmart.report_api import ApiCredentials, ReportApiClient
 
@@ -41,6 +45,33 @@ LIBPQ_EXTRAS = frozenset({
     "sslsni", "target_session_attrs", "tcp_user_timeout",
 })
 API_SCHEMES = ("http", "https")
+
+
+def business_day(data_interval_start: datetime | None, data_interval_end: datetime | None = None,
+                 logical_date: datetime | None = None) -> date:
+    """The business day D a run of `upload_inc_data` loads: the UTC date of its data interval start.
+
+    The scheduled run at 06:00 UTC on D+1 has the data interval [D 06:00,
+    D+1 06:00) (and logical date D 06:00) and loads D, whose increment the
+    source has formed by then. A manual run (UI / REST API trigger, `airflow
+    dags test`) with logical date L, any time of day, gets the interval
+    [L - 1 day, L] and so loads the day before L's date.
+
+    A run whose logical date is neither end of its data interval got its
+    interval from somewhere else than its logical date (Airflow 3.3's
+    `airflow dags trigger -l L` infers it from the trigger time): refused
+    rather than load a day nobody asked for.
+    """
+    if data_interval_start is None:
+        raise ValueError("the run has no data interval, so no business day: trigger it with a logical date "
+                         "(logical date D + 1 day loads day D), or clear the scheduled run of D")
+    if (logical_date is not None and data_interval_end is not None
+            and logical_date not in (data_interval_start, data_interval_end)):
+        raise ValueError(f"the run's data interval {data_interval_start.isoformat()}..{data_interval_end.isoformat()}"
+                         f" does not come from its logical date {logical_date.isoformat()} (as `airflow dags trigger`"
+                         " makes it): trigger from the UI or REST API, clear the run, or use `airflow dags test`"
+                         " or `airflow backfill create`")
+    return data_interval_start.astimezone(timezone.utc).date()
 
 
 class ConnectionLike(Protocol):
@@ -69,22 +100,24 @@ def dsn_from_connection(conn: ConnectionLike) -> str:
 
 
 def base_url_from_connection(conn: ConnectionLike) -> str:
-    """The API's base URL, built as the HTTP provider's HttpHook builds it:
-    `schema://host[:port]` (schema default `http`), or the host as is if it
-    already holds a scheme."""
+    """The API's base URL, as the HTTP provider's HttpHook reads an HTTP
+    Connection: `schema://host[:port]` (schema default `http`); a host that
+    already holds a scheme (`https://api.example.com/prefix`) is taken as the
+    base URL, with the port put into it if given."""
     host = (conn.host or "").strip()
     if not host:
         raise ConfigError(f"connection {conn.conn_id!r}: host is not set")
     if "://" in host:
-        base_url = host
-    else:
-        scheme = (conn.schema or "http").strip().lower()
-        if scheme not in API_SCHEMES:
-            raise ConfigError(f"connection {conn.conn_id!r}: schema must be http or https, got {scheme!r}")
-        base_url = f"{scheme}://{host}"
-    if conn.port:
-        base_url = f"{base_url}:{conn.port}"
-    return base_url
+        parts = urlsplit(host)
+        if parts.scheme not in API_SCHEMES:
+            raise ConfigError(f"connection {conn.conn_id!r}: the host's scheme must be http or https")
+        if conn.port and parts.port is None:
+            parts = parts._replace(netloc=f"{parts.netloc}:{conn.port}")
+        return urlunsplit(parts).rstrip("/")
+    scheme = (conn.schema or "http").strip().lower()
+    if scheme not in API_SCHEMES:
+        raise ConfigError(f"connection {conn.conn_id!r}: schema must be http or https, got {scheme!r}")
+    return f"{scheme}://{host}:{conn.port}" if conn.port else f"{scheme}://{host}"
 
 
 def credentials_from_connection(conn: ConnectionLike) -> ApiCredentials:
@@ -122,3 +155,15 @@ def salesmart_dsn(conn_id: str = DB_CONN_ID) -> str:
 def report_api_client(conn_id: str = API_CONN_ID) -> ReportApiClient:
     """A report API client from the Airflow Connection `conn_id` and the REPORT_API_* settings."""
     return report_api_client_from_connection(_get_connection(conn_id))
+
+
+def load_f_sales(days: list[str]) -> list[str]:
+    """Task body: CALL mart.load_f_sales for each day (ISO dates, as XCom
+    carries them); pass the days on to the retention task."""
+    warehouse.load_f_sales(salesmart_dsn(), map(date.fromisoformat, days))
+    return days
+
+
+def load_f_customer_retention(days: list[str]) -> None:
+    """Task body: CALL mart.load_f_customer_retention once for each ISO week of the days."""
+    warehouse.load_f_customer_retention(salesmart_dsn(), map(date.fromisoformat, days))

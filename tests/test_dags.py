@@ -1,0 +1,591 @@
+"""The Airflow 3 DAGs (SPEC §5.4, issue 4), run the way Airflow runs them.
+
+Airflow runs only in subprocesses with an AIRFLOW_HOME of their own (SQLite
+metadata database), the repo's dags folder and no Airflow settings from this
+process: nothing of Airflow's configuration or state leaks into pytest.
+- The DagBag tests parse the dags folder in a fresh process with no
+  connections defined and the network refused.
+- The DAG runs use `dag.test()` in one long-lived runner process (Airflow's
+  start-up is paid once), each run with its own connections given as
+  AIRFLOW_CONN_* environment variables, against the test's fresh PostgreSQL
+  database and a local report API (`make_server`) over generated data; the
+  warehouse is compared with the pure-Python model (tests/model.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import psycopg2.extensions
+import pytest
+
+from model import Model
+from salesmart import pipeline
+from salesmart.airflow_support import base_url_from_connection, credentials_from_connection, dsn_from_connection
+from salesmart.api_server import make_server
+from salesmart.config import ConfigError
+from salesmart.generate import generate
+from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient
+from sql_loading import WAREHOUSE_TABLES, rows, snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+
+API_KEY = "sk-dag-test-5ecret-key"
+DB_PASSWORD = "pg-dag-test-5ecret"     # the test server trusts; the password only travels, and must not leak
+CREDENTIALS = ApiCredentials(nickname="dag-tester", cohort="42", api_key=API_KEY)
+
+# Report 2024-12-30 (Mon) .. 2025-01-05 (Sun); increments 2025-01-06 .. 2025-01-08.
+REPORT_START = date(2024, 12, 30)
+REPORT_DAYS = 7
+REPORT_END = REPORT_START + timedelta(days=REPORT_DAYS - 1)
+INCREMENT_DAYS = 3
+LAST_INCREMENT = REPORT_END + timedelta(days=INCREMENT_DAYS)
+# The business day the daily run loads: a Tuesday, with increments on both sides of it.
+DAY = date(2025, 1, 7)
+
+SUBPROCESS_TIMEOUT = 180
+
+FAST_API = {
+    "REPORT_API_POLL_INTERVAL": "0.05",
+    "REPORT_API_POLL_DEADLINE": "30",
+    "REPORT_API_ATTEMPTS": "2",
+    "REPORT_API_BACKOFF": "0.1",
+    "REPORT_API_TIMEOUT": "10",
+}
+
+
+# --- Airflow in subprocesses -----------------------------------------------------------
+
+
+def airflow_env(home: Path, **extra: str) -> dict[str, str]:
+    """This process's environment less any Airflow or salesmart settings, plus an
+    Airflow of its own: `home`, the repo's dags folder, no examples."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AIRFLOW_", "REPORT_API_")) and key != "DATABASE_URL"}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    env.update(extra)
+    return env
+
+
+def run_python(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=SUBPROCESS_TIMEOUT)
+
+
+# --- 1. DagBag: import, structure, schedule, business day ------------------------------
+
+DAGBAG_SCRIPT = r"""
+import json, socket, sys
+from datetime import datetime, timezone, timedelta
+
+# No database or network at import time: any connect() while parsing is recorded and refused.
+attempts = []
+def refuse(self, address, *args):
+    attempts.append(repr(address))
+    raise OSError("network access while parsing DAG files")
+socket.socket.connect = refuse
+socket.socket.connect_ex = refuse
+
+from airflow.dag_processing.dagbag import DagBag
+
+dags_folder = sys.argv[1]
+bag = DagBag(dag_folder=dags_folder)
+socket_attempts = list(attempts)
+
+from airflow.serialization.encoders import coerce_to_core_timetable
+from airflow.timetables.base import DagRunInfo, TimeRestriction
+
+def seconds(value):
+    return value if value is None or isinstance(value, (int, float)) else value.total_seconds()
+
+out = {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+       "socket_attempts": socket_attempts, "dags": {}}
+for dag_id, dag in bag.dags.items():
+    tt = dag.timetable
+    out["dags"][dag_id] = {
+        "fileloc": dag.fileloc,
+        "tasks": [t.task_id for t in dag.tasks],
+        "edges": sorted([u, t.task_id] for t in dag.tasks for u in t.upstream_task_ids),
+        "timetable": type(tt).__name__,
+        "cron": getattr(tt, "expression", None),
+        "timezone": str(getattr(tt, "timezone", None) or getattr(tt, "_timezone", None)),
+        "interval": seconds(getattr(tt, "interval", None)),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
+        "start_date": dag.start_date.isoformat() if dag.start_date else None,
+        "doc_md": dag.doc_md or "",
+        "task_settings": {t.task_id: {"retries": t.retries, "backoff": t.retry_exponential_backoff,
+                                      "max_retry_delay": seconds(t.max_retry_delay),
+                                      "retry_delay": seconds(t.retry_delay),
+                                      "execution_timeout": seconds(t.execution_timeout),
+                                      "doc": bool(t.doc_md)} for t in dag.tasks},
+    }
+
+# The business-day rule, asked of the timetable Airflow schedules with.
+from salesmart.airflow_support import business_day
+dag = bag.dags["upload_inc_data"]
+timetable = coerce_to_core_timetable(dag.timetable)
+utc = timezone.utc
+restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
+
+def described(info):
+    return {"run_after": info.run_after.isoformat(), "logical_date": info.logical_date.isoformat(),
+            "data_interval": [info.data_interval.start.isoformat(), info.data_interval.end.isoformat()],
+            "business_day": business_day(info.data_interval.start, info.data_interval.end,
+                                                info.logical_date).isoformat()}
+
+def next_run(last):
+    # What the scheduler asks (Airflow 3.3): the run after `last`, the previous scheduled run.
+    return timetable.next_dagrun_info_v2(last_dagrun_info=last, restriction=restriction)
+
+previous = DagRunInfo.interval(datetime(2025, 1, 4, 6, tzinfo=utc), datetime(2025, 1, 5, 6, tzinfo=utc))
+rule = {
+    "first_run": described(next_run(None)),
+    "scheduled_after_2025_01_05": described(next_run(previous)),
+    "manual": {},
+}
+for at in ("2025-01-06T00:00:00+00:00", "2025-01-06T06:00:00+00:00", "2025-01-06T23:59:00+00:00"):
+    logical_date = datetime.fromisoformat(at)
+    interval = timetable.infer_manual_data_interval(run_after=logical_date)
+    rule["manual"][at] = business_day(interval.start, interval.end, logical_date).isoformat()
+refusals = {
+    "no_interval": (None, None, None),
+    # `airflow dags trigger -l 2025-01-06` (Airflow 3.3): the interval comes from the trigger time.
+    "interval_not_from_logical_date": (datetime(2026, 3, 1, 9, tzinfo=utc), datetime(2026, 3, 2, 9, tzinfo=utc),
+                                       datetime(2025, 1, 6, tzinfo=utc)),
+}
+for name, arguments in refusals.items():
+    try:
+        rule[name] = "accepted " + business_day(*arguments).isoformat()
+    except ValueError as error:
+        rule[name] = str(error)
+out["business_day"] = rule
+
+# Connection URIs as Airflow parses them, converted by salesmart.airflow_support.
+from airflow.sdk import Connection
+from salesmart import airflow_support as ac
+uris = {
+    "spec_example": "http://nick:key@127.0.0.1:8000/http?cohort=42",
+    "https": "http://nick:k%2Fey%40x@api.example.com/https?cohort=7",
+    "no_schema": "http://nick:key@api.example.com:8080?cohort=7",
+}
+out["report_api"] = {}
+for name, uri in uris.items():
+    conn = Connection.from_uri(uri, conn_id="report_api")
+    credentials = ac.credentials_from_connection(conn)
+    out["report_api"][name] = {"fields": [conn.conn_type, conn.host, conn.port, conn.schema],
+                               "base_url": ac.base_url_from_connection(conn),
+                               "credentials": [credentials.nickname, credentials.cohort, credentials.api_key]}
+db = Connection.from_uri("postgresql://sales:p%40ss%20word@db.example.com:6432/salesmart?sslmode=require&cursor=dictcursor",
+                         conn_id="salesmart_db")
+out["salesmart_db"] = {"fields": [db.conn_type, db.host, db.port, db.schema, db.login],
+                       "dsn": ac.dsn_from_connection(db)}
+print("DAGBAG_RESULT " + json.dumps(out))
+"""
+
+
+def result_line(output: str, marker: str) -> dict:
+    lines = [line for line in output.splitlines() if line.startswith(marker + " ")]
+    assert lines, f"no {marker} line in the output:\n{output[-5000:]}"
+    return json.loads(lines[-1][len(marker) + 1:])
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    # No connections in the environment: parsing must not need them.
+    home = tmp_path_factory.mktemp("airflow-dagbag")
+    done = run_python(DAGBAG_SCRIPT, str(DAGS), env=airflow_env(home))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return result_line(done.stdout, "DAGBAG_RESULT")
+
+
+def test_dags_import_without_errors_or_network(dagbag):
+    assert dagbag["import_errors"] == {}
+    assert dagbag["socket_attempts"] == []
+    assert set(dagbag["dags"]) == {"upload_inc_data", "upload_report"}
+    assert Path(dagbag["dags"]["upload_inc_data"]["fileloc"]) == DAGS / "upload_inc_data.py"
+    assert Path(dagbag["dags"]["upload_report"]["fileloc"]) == DAGS / "upload_report.py"
+
+
+@pytest.mark.parametrize("dag_id, first", [("upload_inc_data", "fetch_increment"), ("upload_report", "order_report")])
+def test_tasks_run_in_a_chain(dagbag, dag_id, first):
+    dag = dagbag["dags"][dag_id]
+    chain = [first, "load_staging", "load_f_sales", "load_f_customer_retention"]
+    assert sorted(dag["tasks"]) == sorted(chain)
+    assert dag["edges"] == sorted([a, b] for a, b in zip(chain, chain[1:]))
+
+
+def test_daily_dag_schedule(dagbag):
+    dag = dagbag["dags"]["upload_inc_data"]
+    assert dag["timetable"] == "CronTriggerTimetable"
+    assert dag["cron"] == "0 6 * * *"
+    assert dag["timezone"] == "UTC"
+    assert dag["interval"] == timedelta(days=1).total_seconds()
+    assert dag["catchup"] is True
+    assert dag["max_active_runs"] == 1
+    # start_date is the day after the first business day: its first run loads that day.
+    assert dag["start_date"] == "2025-01-02T00:00:00+00:00"
+
+
+def test_report_dag_runs_on_demand_only(dagbag):
+    dag = dagbag["dags"]["upload_report"]
+    assert dag["timetable"] == "NullTimetable"
+    assert dag["catchup"] is False
+    assert dag["max_active_runs"] == 1
+
+
+@pytest.mark.parametrize("dag_id", ["upload_inc_data", "upload_report"])
+def test_tasks_retry_with_exponential_backoff_and_time_out(dagbag, dag_id):
+    dag = dagbag["dags"][dag_id]
+    for task_id, settings in dag["task_settings"].items():
+        assert settings["retries"] >= 1, task_id
+        assert settings["backoff"] > 1, task_id             # a multiplier since Airflow 3.x; 1 (True) is constant
+        assert settings["retry_delay"] > 0, task_id
+        assert settings["max_retry_delay"] and settings["max_retry_delay"] >= settings["retry_delay"], task_id
+        assert settings["execution_timeout"] and 0 < settings["execution_timeout"] <= 4 * 3600, task_id
+        assert settings["doc"], f"{task_id} has no doc"
+    for words in ("load_staging", "load_f_sales", "load_f_customer_retention", "Clear"):
+        assert words in dag["doc_md"]
+
+
+def test_daily_doc_tells_how_to_rerun_and_backfill(dagbag):
+    doc = dagbag["dags"]["upload_inc_data"]["doc_md"]
+    for words in ("fetch_increment", "Business day", "airflow dags test upload_inc_data", "airflow backfill create",
+                  "airflow tasks clear"):
+        assert words in doc
+
+
+def test_business_day_is_the_day_before_the_run(dagbag):
+    rule = dagbag["business_day"]
+    # The scheduled run at 2025-01-06 06:00 UTC covers [01-05 06:00, 01-06 06:00) and loads 2025-01-05.
+    assert rule["scheduled_after_2025_01_05"] == {
+        "run_after": "2025-01-06T06:00:00+00:00",
+        "logical_date": "2025-01-05T06:00:00+00:00",
+        "data_interval": ["2025-01-05T06:00:00+00:00", "2025-01-06T06:00:00+00:00"],
+        "business_day": "2025-01-05",
+    }
+    # Catchup starts with the first business day, the day before start_date.
+    assert rule["first_run"]["run_after"] == "2025-01-02T06:00:00+00:00"
+    assert rule["first_run"]["business_day"] == "2025-01-01"
+    # A manual run / `dags test` with logical date L, any time of day, loads the day before L's date.
+    assert rule["manual"] == {"2025-01-06T00:00:00+00:00": "2025-01-05", "2025-01-06T06:00:00+00:00": "2025-01-05",
+                              "2025-01-06T23:59:00+00:00": "2025-01-05"}
+    assert "no data interval" in rule["no_interval"]
+    # A run whose data interval does not come from its logical date is refused, not loaded as some other day.
+    assert "does not come from its logical date" in rule["interval_not_from_logical_date"]
+
+
+def test_connection_uris_as_airflow_parses_them(dagbag):
+    # SPEC §5.4's example: the URI's scheme is the connection type, its path (`http`) the schema field.
+    assert dagbag["report_api"]["spec_example"] == {
+        "fields": ["http", "127.0.0.1", 8000, "http"],
+        "base_url": "http://127.0.0.1:8000",
+        "credentials": ["nick", "42", "key"],               # cohort arrives as text
+    }
+    assert dagbag["report_api"]["https"]["base_url"] == "https://api.example.com"
+    assert dagbag["report_api"]["https"]["credentials"] == ["nick", "7", "k/ey@x"]
+    assert dagbag["report_api"]["no_schema"]["base_url"] == "http://api.example.com:8080"
+    db = dagbag["salesmart_db"]
+    assert db["fields"] == ["postgres", "db.example.com", 6432, "salesmart", "sales"]
+    # libpq options from extra pass into the DSN, the provider's own (cursor) do not.
+    assert psycopg2.extensions.parse_dsn(db["dsn"]) == {
+        "dbname": "salesmart", "host": "db.example.com", "port": "6432", "user": "sales",
+        "password": "p@ss word", "sslmode": "require"}
+
+
+class FakeConnection:
+    def __init__(self, conn_id="c", host=None, port=None, schema=None, login=None, password=None, extra=None):
+        self.conn_id, self.host, self.port, self.schema = conn_id, host, port, schema
+        self.login, self.password, self.extra_dejson = login, password, extra or {}
+
+
+def test_connection_conversion_rejects_incomplete_connections_without_showing_secrets():
+    with pytest.raises(ConfigError, match="schema must be http or https"):
+        base_url_from_connection(FakeConnection(host="h", schema="ftp"))
+    with pytest.raises(ConfigError, match="host is not set"):
+        base_url_from_connection(FakeConnection(schema="http"))
+    # A host with a scheme is the base URL (as HttpHook reads it); the port goes into it.
+    assert base_url_from_connection(FakeConnection(host="https://api.example.com/v1/", port=8443)) \
+        == "https://api.example.com:8443/v1"
+    assert base_url_from_connection(FakeConnection(host="http://api.example.com:81", port=82)) \
+        == "http://api.example.com:81"
+    with pytest.raises(ConfigError) as missing:
+        credentials_from_connection(FakeConnection(host="h", login="nick", password="", extra={}))
+    assert "password (API key)" in str(missing.value) and "extra 'cohort'" in str(missing.value)
+    with pytest.raises(ConfigError, match="database name"):
+        dsn_from_connection(FakeConnection(host="h", password="secret-pw"))
+    credentials = credentials_from_connection(FakeConnection(login="n", password="secret-pw", extra={"cohort": 5}))
+    assert credentials.cohort == "5" and "secret-pw" not in repr(credentials)
+
+
+# --- 2..4. DAG runs against PostgreSQL and the local report API --------------------------
+
+RUNNER_SCRIPT = r"""
+# Runs DAGs with dag.test(), one request per stdin line: {"dag_id", "logical_date", "env", "retries"}.
+# `env` (connections, REPORT_API_*) holds for that run only. One process serves every run of the
+# module: Airflow's start-up (imports, in-process execution API) is paid once, not per run.
+import json, os, sys, traceback
+from datetime import datetime
+
+from airflow.dag_processing.dagbag import DagBag
+
+dags_folder = sys.argv[1]
+state = lambda value: getattr(value, "value", value)
+for line in sys.stdin:
+    request = json.loads(line)
+    saved = dict(os.environ)
+    os.environ.update(request["env"])
+    try:
+        bag = DagBag(dag_folder=dags_folder)    # parsed afresh: no run sees another's changes
+        if bag.import_errors:
+            result = {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}}
+        else:
+            dag = bag.dags[request["dag_id"]]
+            if request["retries"] is not None:
+                for task in dag.tasks:
+                    task.retries = request["retries"]
+            run = dag.test(logical_date=datetime.fromisoformat(request["logical_date"]))
+            result = {"state": state(run.state),
+                      "data_interval": [run.data_interval_start.isoformat(), run.data_interval_end.isoformat()],
+                      "tasks": {ti.task_id: state(ti.state) for ti in run.get_task_instances()}}
+    except Exception:
+        result = {"error": traceback.format_exc()}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    sys.stderr.flush()
+    print("DAG_TEST_RESULT " + json.dumps(result), flush=True)
+"""
+RESULT_MARKER = "DAG_TEST_RESULT "
+PER_RUN_ENV = ("AIRFLOW_CONN_", "REPORT_API_")
+
+
+class AirflowRunner:
+    """A subprocess with its own AIRFLOW_HOME that runs `dag.test()` on request."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.process = subprocess.Popen([sys.executable, "-u", "-c", RUNNER_SCRIPT, str(DAGS)],
+                                        env=airflow_env(home), cwd=REPO, text=True, bufsize=1,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def run(self, dag_id: str, logical_date: str, env: dict[str, str],
+            retries: int | None = None) -> tuple[str, dict]:
+        """dag.test() of `dag_id` at `logical_date` with `env`; returns the run's output and result.
+        retries=N replaces the tasks' retries: Airflow-level retries would make dag.test() wait
+        out retry_delay (the retry settings themselves are checked in the DagBag tests)."""
+        assert all(key.startswith(PER_RUN_ENV) for key in env)
+        self.process.stdin.write(json.dumps({"dag_id": dag_id, "logical_date": logical_date, "env": env,
+                                             "retries": retries}) + "\n")
+        self.process.stdin.flush()
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        output: list[str] = []
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no result within {SUBPROCESS_TIMEOUT}s:\n" + "".join(output)[-5000:]) from None
+            if line is None:
+                raise AssertionError("the Airflow runner exited:\n" + "".join(output)[-5000:])
+            if line.startswith(RESULT_MARKER):
+                break
+            output.append(line)
+        text = "".join(output)
+        logs = "".join(path.read_text(errors="replace") for path in (self.home / "logs").rglob("*") if path.is_file())
+        for secret in (API_KEY, DB_PASSWORD):
+            assert secret not in text and secret not in logs, "a secret reached the output or the task logs"
+        result = json.loads(line[len(RESULT_MARKER):])
+        assert "error" not in result and "import_errors" not in result, f"{result}\n{text[-5000:]}"
+        return text, result
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    """The DAG runner, on a freshly migrated Airflow metadata database."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=airflow_env(home), cwd=REPO,
+                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runner = AirflowRunner(home)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dag-data") / "data"
+    generate(root, days=INCREMENT_DAYS, orders_per_day=40, seed=17, start=REPORT_START, report_days=REPORT_DAYS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def api(data):
+    server = make_server(data, 0, CREDENTIALS, running_polls=1)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def connections_env(dsn: str, api_port: int) -> dict[str, str]:
+    """salesmart_db and report_api as Airflow URIs; the DB URI gains a password (the server trusts)."""
+    scheme, rest = dsn.split("://", 1)
+    user, host = rest.split("@", 1)
+    return {
+        "AIRFLOW_CONN_SALESMART_DB": f"{scheme}://{user}:{DB_PASSWORD}@{host}",
+        "AIRFLOW_CONN_REPORT_API": (f"http://{CREDENTIALS.nickname}:{API_KEY}@127.0.0.1:{api_port}"
+                                    f"/http?cohort={CREDENTIALS.cohort}"),
+        **FAST_API,
+    }
+
+
+def load_report_directly(dsn: str, api_port: int) -> None:
+    with ReportApiClient(f"http://127.0.0.1:{api_port}", CREDENTIALS, poll_interval=0.05, attempts=2,
+                         backoff=0.1) as client:
+        pipeline.load_report(dsn, client)
+
+
+def model_of(data: Path, days: list[date]) -> Model:
+    """The model after the report (replacing REPORT_START..REPORT_END) and the increments of `days`."""
+    model = Model()
+    for name in REPORT_FILES:
+        model.load_file(data / "report" / f"{name}.csv", REPORT_START, REPORT_END)
+    for day in days:
+        for name in REPORT_FILES:
+            model.load_file(data / "increments" / day.isoformat() / f"{name}_inc.csv", day, day)
+    return model
+
+
+ORDER_COLUMNS = ("uniq_id", "date_time", "city_id", "city_name", "customer_id", "first_name", "last_name",
+                 "item_id", "item_name", "quantity", "payment_amount", "status")
+RETENTION_COLUMNS = ("new_customers_count", "returning_customers_count", "refunded_customer_count",
+                     "new_customers_revenue", "returning_customers_revenue", "customers_refunded", "period_start")
+
+
+def assert_warehouse_equals_model(db, model: Model) -> None:
+    staging_orders = {row[0]: dict(zip(ORDER_COLUMNS, row))
+                      for row in rows(db, f"SELECT {', '.join(ORDER_COLUMNS)} FROM staging.user_order_log")}
+    assert staging_orders == model.orders
+    assert {row[0] for row in rows(db, "SELECT uniq_id FROM staging.user_activity_log")} == set(model.activity)
+    assert {row[:3] for row in rows(db, "SELECT date_id, category_id, geo_id FROM staging.customer_research")} \
+        == set(model.research)
+    assert dict(rows(db, "SELECT item_name, price FROM staging.price_log")) == model.prices
+
+    f_sales = {row[0]: row[1:] for row in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id,"
+                                                   " quantity, payment_amount, status FROM mart.f_sales")}
+    assert f_sales == model.f_sales()
+    assert {row[0]: row[1:] for row in rows(db, "SELECT customer_id, first_name, last_name, city_id"
+                                                " FROM mart.d_customer")} == model.d_customer()
+    assert dict(rows(db, "SELECT item_id, item_name FROM mart.d_item")) == model.d_item()
+    assert dict(rows(db, "SELECT city_id, city_name FROM mart.d_city")) == model.d_city()
+
+    retention = {(row[0], row[1]): dict(zip(RETENTION_COLUMNS, row[2:]))
+                 for row in rows(db, f"SELECT period_id, item_id, {', '.join(RETENTION_COLUMNS)}"
+                                     " FROM mart.f_customer_retention WHERE period_name = 'weekly'")}
+    assert retention == model.retention()
+
+
+def days_in(db, query: str) -> set[date]:
+    return {row[0] for row in rows(db, query)}
+
+
+# Every warehouse table but the load log, which records each load.
+DATA_TABLES = tuple(table for table in WAREHOUSE_TABLES if table != "staging.load_log")
+
+
+def test_daily_run_loads_exactly_its_business_day_and_a_rerun_changes_nothing(dsn, db, api, data, airflow):
+    load_report_directly(dsn, api)
+    report_days = {REPORT_START + timedelta(days=n) for n in range(REPORT_DAYS)}
+    env = connections_env(dsn, api)
+
+    # Logical date D+1 00:00 UTC: data interval [D 00:00, D+1 00:00], business day D.
+    logical_date = f"{DAY + timedelta(days=1)}T00:00:00+00:00"
+    output, result = airflow.run("upload_inc_data", logical_date, env)
+    assert result["state"] == "success", output[-5000:]
+    assert set(result["tasks"].values()) == {"success"}
+    assert result["data_interval"][0] == f"{DAY}T00:00:00+00:00"
+
+    # Exactly day D joined the report's days: not the increments before or after it.
+    neighbours = {DAY - timedelta(days=1), DAY + timedelta(days=1)}
+    assert neighbours <= {REPORT_END + timedelta(days=n) for n in range(1, INCREMENT_DAYS + 1)}  # served, not loaded
+    expected = report_days | {DAY}
+    assert days_in(db, "SELECT DISTINCT date_time::date FROM staging.user_order_log") == expected
+    assert days_in(db, "SELECT DISTINCT date_time::date FROM staging.user_activity_log") == expected
+    assert days_in(db, "SELECT DISTINCT d.date_actual FROM mart.f_sales JOIN mart.d_calendar d USING (date_id)") \
+        == expected
+    assert rows(db, "SELECT file_kind, load_kind, date_from, date_to, status FROM staging.load_log"
+                    " WHERE load_kind = 'increment' ORDER BY file_kind") == [
+        (kind, "increment", *((None, None) if kind == "price_log" else (DAY, DAY)), "success")
+        for kind in sorted(REPORT_FILES)]
+    assert_warehouse_equals_model(db, model_of(data, [DAY]))
+
+    # The same run again: every landing, staging and mart table identical, f_sales ids included.
+    before = snapshot(db, DATA_TABLES)
+    output, result = airflow.run("upload_inc_data", logical_date, env)
+    assert result["state"] == "success", output[-5000:]
+    assert snapshot(db, DATA_TABLES) == before
+    # ... and the load log tells of the second load.
+    assert rows(db, "SELECT count(*) FROM staging.load_log WHERE load_kind = 'increment' AND status = 'success'") \
+        == [(2 * len(REPORT_FILES),)]
+
+
+def test_run_whose_increment_is_not_found_fails_and_changes_nothing(dsn, db, api, data, airflow):
+    load_report_directly(dsn, api)
+    missing_day = LAST_INCREMENT + timedelta(days=1)
+    assert not (data / "increments" / missing_day.isoformat()).exists()
+    before = snapshot(db)
+
+    output, result = airflow.run("upload_inc_data", f"{missing_day + timedelta(days=1)}T00:00:00+00:00",
+                                 connections_env(dsn, api), retries=0)
+    assert result["state"] == "failed"
+    assert result["tasks"] == {"fetch_increment": "failed", "load_staging": "upstream_failed",
+                               "load_f_sales": "upstream_failed", "load_f_customer_retention": "upstream_failed"}
+    assert f"get_increment {missing_day}: still NOT FOUND after 2 attempts" in output
+    assert snapshot(db) == before
+
+
+def test_report_dag_loads_the_report_and_its_marts(dsn, db, api, data, airflow):
+    output, result = airflow.run("upload_report", "2025-01-06T00:00:00+00:00", connections_env(dsn, api))
+    assert result["state"] == "success", output[-5000:]
+    assert set(result["tasks"]) == {"order_report", "load_staging", "load_f_sales", "load_f_customer_retention"}
+    assert set(result["tasks"].values()) == {"success"}
+
+    report_days = {REPORT_START + timedelta(days=n) for n in range(REPORT_DAYS)}
+    assert days_in(db, "SELECT DISTINCT date_time::date FROM staging.user_order_log") == report_days
+    assert rows(db, "SELECT DISTINCT load_kind, date_from, date_to FROM staging.load_log"
+                    " WHERE file_kind <> 'price_log'") == [("report", REPORT_START, REPORT_END)]
+    assert_warehouse_equals_model(db, model_of(data, []))
