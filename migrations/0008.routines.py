@@ -12,6 +12,7 @@ __depends__ = {"0007.landing"}
 
 deploy_routines(__file__, [
     "staging.log_load",
+    "staging.merge_landing",
     "staging.load_user_order_log",
     "staging.load_user_activity_log",
     "staging.load_customer_research",

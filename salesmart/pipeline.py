@@ -1,14 +1,11 @@
 """The loads as the CLI and the Airflow DAGs run them: fetch, download
 whole, load staging, rebuild the marts of the days touched."""
-import logging
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 from salesmart.report_api import Report, ReportApiClient
 from salesmart.warehouse import LoadError, SourceFile, load_f_customer_retention, load_f_sales, load_staging
-
-logger = logging.getLogger(__name__)
 
 
 def days_between(first: date, last: date) -> list[date]:
