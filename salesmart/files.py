@@ -149,7 +149,7 @@ class FileStats:
 
 # Redelivered copies repeat a line but for its id: a line seen lately needs
 # no second check. Bounded, so memory stays flat however large the file.
-RECENTLY_CHECKED_LIMIT = 200_000
+RECENTLY_CHECKED_LIMIT = 20_000
 
 
 class ValidatingReader:

@@ -3,6 +3,7 @@ and the marts. Prints figures; asserts nothing.
 
     .venv/bin/python -m tests.benchmark_load [ORDERS_PER_DAY]
 """
+import resource
 import shutil
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def main(orders_per_day: int) -> None:
         with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM mart.f_sales")
             print(f"f_sales rows: {cursor.fetchone()[0]:,} from {lines:,} order lines")
+        print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
