@@ -60,6 +60,8 @@ BEGIN
           (excluded.date_id, excluded.item_id, excluded.customer_id, excluded.city_id,
            excluded.quantity, excluded.payment_amount, excluded.status);
 
+    -- A member with no staging order left is rare (a corrected re-delivery):
+    -- only then does the f_sales check below get to read f_sales.
     DELETE FROM mart.d_customer AS d
     WHERE d.customer_id = ANY (v_previous_customers)
       AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.customer_id = d.customer_id)
