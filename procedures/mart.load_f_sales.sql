@@ -3,7 +3,8 @@
 -- the others updated in place, so a reload keeps row ids and repeats are
 -- no-ops. Dimensions are brought up to date first; members that only the
 -- replaced rows had, and that no order has any more, are removed after, so a
--- corrected re-delivery leaves no trace of the version it corrects.
+-- corrected re-delivery leaves no trace of the version it corrects. Orders
+-- re-dated here from another week get that week's retention recomputed.
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
 AS $$
@@ -12,6 +13,8 @@ DECLARE
     v_previous_customers integer[];
     v_previous_items     integer[];
     v_previous_cities    integer[];
+    v_weeks_left         date[];
+    v_week               date;
 BEGIN
     IF p_date IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_sales: p_date must not be NULL';
@@ -35,6 +38,16 @@ BEGIN
     CALL mart.load_d_city(p_date);
     CALL mart.load_d_item(p_date);
     CALL mart.load_d_customer(p_date);
+
+    -- Orders re-dated to this day from another week leave that week; no load
+    -- of this day's week covers it, so its retention is recomputed at the end.
+    SELECT array_agg(DISTINCT c.first_day_of_week)
+    INTO v_weeks_left
+    FROM staging.user_order_log AS s
+    JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
+    JOIN mart.d_calendar AS c ON c.date_id = f.date_id
+    WHERE s.date_time >= p_date AND s.date_time < p_date + 1
+      AND c.first_day_of_week <> date_trunc('week', p_date)::date;
 
     DELETE FROM mart.f_sales AS f
     WHERE f.date_id = v_date_id
@@ -74,5 +87,9 @@ BEGIN
     WHERE d.city_id = ANY (v_previous_cities)
       AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.city_id = d.city_id)
       AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.city_id = d.city_id);
+
+    FOREACH v_week IN ARRAY coalesce(v_weeks_left, '{}') LOOP
+        CALL mart.load_f_customer_retention(v_week);
+    END LOOP;
 END;
 $$;

@@ -29,6 +29,7 @@ DECLARE
     v_conflict_key  text;
     v_first_line    bigint;
     v_other_line    bigint;
+    v_conflict_column text;
     v_rows_read     bigint;
     v_rows_loaded   bigint;
     v_out_of_date   bigint;
@@ -58,8 +59,10 @@ BEGIN
     EXECUTE format('SELECT %s - min(line_no) FROM %s', CASE WHEN p_has_header THEN 2 ELSE 1 END, v_landing)
     INTO v_line_offset;
 
+    -- The first line whose content differs from the first copy of its key,
+    -- and the first column in which it does.
     EXECUTE format(
-        'SELECT %1$s, first_copy.line_no + $1, other.line_no + $1
+        'SELECT %1$s, first_copy.line_no + $1, other.line_no + $1, CASE %6$s END
          FROM (SELECT DISTINCT ON (%2$s) * FROM %3$s ORDER BY %2$s, line_no) AS first_copy
          JOIN %3$s AS other USING (%2$s)
          WHERE (%4$s) IS DISTINCT FROM (%5$s)
@@ -68,12 +71,14 @@ BEGIN
         (SELECT string_agg(format('%L || '' '' || first_copy.%I', k, k), ' || '', '' || ') FROM unnest(p_key_columns) AS k),
         v_keys, v_landing,
         (SELECT string_agg(format('other.%I', c), ', ') FROM unnest(v_content) AS c),
-        (SELECT string_agg(format('first_copy.%I', c), ', ') FROM unnest(v_content) AS c))
-    INTO v_conflict_key, v_first_line, v_other_line
+        (SELECT string_agg(format('first_copy.%I', c), ', ') FROM unnest(v_content) AS c),
+        (SELECT string_agg(format('WHEN other.%1$I IS DISTINCT FROM first_copy.%1$I THEN %1$L', c), ' ')
+         FROM unnest(v_content) AS c))
+    INTO v_conflict_key, v_first_line, v_other_line, v_conflict_column
     USING v_line_offset;
     IF v_conflict_key IS NOT NULL THEN
-        RAISE EXCEPTION '%: % has copies that differ (lines % and %)',
-            p_file_name, v_conflict_key, v_first_line, v_other_line
+        RAISE EXCEPTION '%: % has copies that differ (lines % and %, column %)',
+            p_file_name, v_conflict_key, v_first_line, v_other_line, v_conflict_column
             USING ERRCODE = 'unique_violation';
     END IF;
 

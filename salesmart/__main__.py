@@ -22,7 +22,7 @@ logger = logging.getLogger("salesmart")
 
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
-                     psycopg2.OperationalError)
+                     psycopg2.Error)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -134,10 +134,8 @@ def credentials_from_connection(conn: ConnectionLike) -> ApiCredentials:
 
 
 def report_api_client_from_connection(conn: ConnectionLike, settings: PollSettings | None = None) -> ReportApiClient:
-    settings = settings or PollSettings.from_env()
-    return ReportApiClient(base_url_from_connection(conn), credentials_from_connection(conn),
-                           poll_interval=settings.poll_interval, poll_deadline=settings.poll_deadline,
-                           attempts=settings.attempts, backoff=settings.backoff, timeout=settings.timeout)
+    return (settings or PollSettings.from_env()).client(base_url_from_connection(conn),
+                                                        credentials_from_connection(conn))
 
 
 def _get_connection(conn_id: str) -> ConnectionLike:

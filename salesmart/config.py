@@ -48,9 +48,11 @@ class PollSettings:
         except ValueError as error:
             raise ConfigError(f"bad REPORT_API_* setting: {error}") from None
 
+    def client(self, base_url: str, credentials: ApiCredentials) -> ReportApiClient:
+        return ReportApiClient(base_url, credentials, poll_interval=self.poll_interval,
+                               poll_deadline=self.poll_deadline, attempts=self.attempts,
+                               backoff=self.backoff, timeout=self.timeout)
+
 
 def report_api_client() -> ReportApiClient:
-    settings = PollSettings.from_env()
-    return ReportApiClient(_required("REPORT_API_URL"), api_credentials(),
-                           poll_interval=settings.poll_interval, poll_deadline=settings.poll_deadline,
-                           attempts=settings.attempts, backoff=settings.backoff, timeout=settings.timeout)
+    return PollSettings.from_env().client(_required("REPORT_API_URL"), api_credentials())

@@ -96,7 +96,8 @@ class EmbeddedPostgres:
         if self.as_postgres_user:
             shutil.chown(self.folder, "postgres")
         logger.info("creating a PostgreSQL cluster in %s", self.data_dir)
-        # Trust on loopback only: the cluster is private to this machine's user.
+        # Trust, and only loopback listens: a throw-away cluster for the demo and
+        # the tests, open to every user of this machine, to nobody beyond it.
         self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--locale", "C")
 

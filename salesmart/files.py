@@ -15,12 +15,15 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-INTEGER = re.compile(r"-?\d+")
+# ASCII only: Python's \d and int() take digits PostgreSQL refuses ('١٢', '1_000').
+INTEGER = re.compile(r"-?[0-9]+")
+DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?")
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 
@@ -52,12 +55,9 @@ def _integer(limit: int = INT4_MAX, *, negative: bool = True) -> Callable[[str],
 def _amount(digits: int) -> Callable[[str], None]:
     """A non-negative number that fits numeric(digits, 2)."""
     def check(text: str) -> None:
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"{text!r} is not a valid number") from None
-        if not value.is_finite():
+        if not DECIMAL.fullmatch(text):
             raise ValueError(f"{text!r} is not a valid number")
+        value = Decimal(text)
         if value < 0:
             raise ValueError(f"{text!r} is negative")
         if value >= Decimal(10) ** (digits - 2):
@@ -67,6 +67,8 @@ def _amount(digits: int) -> Callable[[str], None]:
 
 def _timestamp(text: str) -> None:
     try:
+        if not TIMESTAMP.fullmatch(text):
+            raise ValueError
         datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a valid timestamp") from None
@@ -131,7 +133,6 @@ def kind_of(path: Path | str) -> FileKind | None:
 @dataclass
 class FileStats:
     """What streaming a file found: filled in as the rows go by."""
-    rows_read: int = 0
     dates: set[date] = field(default_factory=set)
     sha256: "hashlib._Hash" = field(default_factory=hashlib.sha256)
 
@@ -163,7 +164,11 @@ class ValidatingReader:
         self.error: BadInput | None = None
         self._file = open(self.path, "rb")
         self._records = csv.reader(self._lines(), strict=True)
-        positions, self._width = self._read_header()
+        try:
+            positions, self._width = self._read_header()
+        except BadInput:
+            self.close()
+            raise
         # Columns the file lacks (an old file's status) take the landing table's default.
         self._present = [(positions[column.name], column) for column in self.kind.columns
                          if column.name in positions]
@@ -239,7 +244,6 @@ class ValidatingReader:
                     if len(recently_checked) >= RECENTLY_CHECKED_LIMIT:
                         recently_checked.clear()
                     recently_checked.add(values)
-                self.stats.rows_read += 1
                 yield [str(records.line_num), *values]
         except csv.Error as error:
             raise BadInput(self.name, records.line_num, None, f"malformed CSV: {error}") from None

@@ -172,7 +172,7 @@ class ReportApiClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
 
         def attempt() -> Path:
-            with self._network_errors_are_transient():
+            with self._network_errors_are_transient(call):
                 with self._download_session.get(url, stream=True, timeout=self._timeout) as response:
                     self._check_status(call, response)
                     with _partial_file_beside(dest) as partial:
@@ -195,7 +195,8 @@ class ReportApiClient:
         try:
             return retrying(action)
         except _TransientFailure as failure:
-            raise ReportApiError(f"{call}: still {failure} after {self._attempts} attempts") from failure
+            # Not chained: the network errors beneath name the URL, query string and all.
+            raise ReportApiError(f"{call}: still {failure} after {self._attempts} attempts") from None
 
     def _log_retry(self, call: str) -> Callable[[RetryCallState], None]:
         def log(state: RetryCallState) -> None:
@@ -213,7 +214,7 @@ class ReportApiClient:
     def _request_json(
         self, call: str, method: str, path: str, params: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        with self._network_errors_are_transient():
+        with self._network_errors_are_transient(call):
             # Following a redirect would carry the API key headers to wherever it points.
             response = self._api_session.request(
                 method, self._base_url + path, params=params, timeout=self._timeout, allow_redirects=False
@@ -237,7 +238,10 @@ class ReportApiClient:
             raise ReportApiError(f"{call}: HTTP {status} {response.reason}: {self._excerpt(response.text)!r}")
 
     @contextmanager
-    def _network_errors_are_transient(self) -> Iterator[None]:
+    def _network_errors_are_transient(self, call: str) -> Iterator[None]:
+        """Network trouble is worth another attempt; any other request failure
+        (a malformed URL, too many redirects) is final. Neither is chained:
+        requests' messages name the URL, query string and all."""
         try:
             yield
         except (
@@ -245,7 +249,9 @@ class ReportApiClient:
             requests.Timeout,
             requests.exceptions.ChunkedEncodingError,
         ) as error:
-            raise _TransientFailure(f"network failure ({type(error).__name__})") from error
+            raise _TransientFailure(f"network failure ({type(error).__name__})") from None
+        except (requests.RequestException, ValueError) as error:
+            raise ReportApiError(f"{call}: request failed ({type(error).__name__})") from None
 
     def _excerpt(self, text: str) -> str:
         # An answer might echo request headers; the key must not reach a message.

@@ -53,9 +53,12 @@ def load_staging(dsn: str, files: list[SourceFile], *, load_kind: str,
                 if current.kind.name == "user_order_log":
                     order_days = days
         return sorted(order_days)
-    except (BadInput, psycopg2.Error) as error:
+    except (BadInput, LoadError, psycopg2.Error) as error:
         message = _error_message(error)
-        _log_failed_loads(connection, files, current, message, load_kind, date_from, date_to, started_at)
+        try:
+            _log_failed_loads(connection, files, current, message, load_kind, date_from, date_to, started_at)
+        except psycopg2.Error as logging_error:
+            logger.error("could not record the failed load in staging.load_log: %s", _error_message(logging_error))
         raise LoadError(message) from None
     finally:
         connection.close()
@@ -72,6 +75,12 @@ def _source_files(files: list[SourceFile]) -> list[SourceFile]:
 def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
                date_to: date | None) -> set[date]:
     kind = file.kind
+    # Rows left by a hand \copy committed without its CALL would be merged
+    # into this load: stop rather than guess whose they are.
+    cursor.execute(f"SELECT EXISTS (SELECT FROM landing.{kind.name})")
+    if cursor.fetchone()[0]:
+        raise LoadError(f"landing.{kind.name} holds rows of an unfinished earlier load (a \\copy committed"
+                        f" without its CALL): check them, then DELETE FROM landing.{kind.name}")
     reader = ValidatingReader(file.path, kind, file.logged_source)
     started = time.monotonic()
     try:
@@ -86,8 +95,6 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
         cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s)",
                        (load_kind, file.logged_source, file.path.name, reader.stats.checksum))
     else:
-        if date_from is None and reader.stats.dates:
-            date_from, date_to = min(reader.stats.dates), max(reader.stats.dates)
         cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, %s, %s)",
                        (date_from, date_to, load_kind, file.logged_source, file.path.name,
                         reader.stats.checksum))
@@ -100,7 +107,10 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
 
 def _error_message(error: Exception) -> str:
     if isinstance(error, psycopg2.Error) and error.diag.message_primary:
-        return error.diag.message_primary
+        # COPY's context names the line and column PostgreSQL refused.
+        context = (error.diag.context or "").splitlines()
+        copy_context = [line for line in context if line.startswith("COPY ")]
+        return error.diag.message_primary + (f" ({copy_context[0]})" if copy_context else "")
     return str(error)
 
 
@@ -121,7 +131,7 @@ def _log_failed_loads(connection, files: list[SourceFile], failed: SourceFile | 
 
 
 def load_f_sales(dsn: str, days: Iterable[date]) -> None:
-    """CALL mart.load_f_sales for each day, each in its own transaction."""
+    """CALL mart.load_f_sales for each day."""
     _call_each(dsn, "mart.load_f_sales", sorted(set(days)))
 
 
@@ -135,12 +145,13 @@ def week_start(day: date) -> date:
 
 
 def _call_each(dsn: str, procedure: str, days: list[date]) -> None:
+    """All the calls in one transaction: a task that fails leaves none of its days done."""
     connection = psycopg2.connect(dsn)
     try:
-        for day in days:
-            started = time.monotonic()
-            with connection, connection.cursor() as cursor:
+        with connection, connection.cursor() as cursor:
+            for day in days:
+                started = time.monotonic()
                 cursor.execute(f"CALL {procedure}(%s)", (day,))
-            logger.info("%s(%s) in %.2f s", procedure, day, time.monotonic() - started)
+                logger.info("%s(%s) in %.2f s", procedure, day, time.monotonic() - started)
     finally:
         connection.close()

@@ -122,6 +122,12 @@ BAD_INPUTS = {
     "empty file": Bad("user_activity_log_inc.csv", lambda lines: b"", 1, None),
     "not UTF-8": Bad(ORDERS, _non_utf8, 4, None),
     "too many fields": Bad(ORDERS, lambda lines: crlf(lines[:10] + [lines[10] + ",x"] + lines[11:]), 11, None),
+    # Python would take these, PostgreSQL would not: the error must still name line and column.
+    "non-ASCII digits": Bad(ORDERS, lambda lines: crlf(with_field(lines, 5, ITEM_ID, "\u0661\u0662")), 5, "item_id"),
+    "underscored number": Bad(ORDERS, lambda lines: crlf(with_field(lines, 6, PAYMENT_AMOUNT, "1_000")), 6,
+                              "payment_amount"),
+    "ISO week date": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, DATE_TIME, "2025-W10-4")), 7,
+                         "date_time"),
     "too few fields": Bad("customer_research_inc.csv",
                           lambda lines: crlf(lines[:4] + [lines[4].rsplit(",", 1)[0]] + lines[5:]), 5, None),
 }
@@ -182,7 +188,21 @@ def test_copies_of_an_order_that_differ_are_rejected(dataset, reported, dsn, db,
     fields[ID] = str(other - 1)
     fields[QUANTITY] = str(int(fields[QUANTITY]) + 1)
     corrupt = lines[:other - 1] + [",".join(fields)]
-    assert_rejected(dataset, db, dsn, tmp_path, ORDERS, crlf(corrupt), other, None, lines_named=(first, other))
+    assert_rejected(dataset, db, dsn, tmp_path, ORDERS, crlf(corrupt), other, "quantity", lines_named=(first, other))
+
+
+def test_rows_left_in_landing_by_an_unfinished_load_stop_the_next_one(dataset, reported, dsn, db, tmp_path):
+    # A hand `\copy` committed without its CALL: its rows must not ride along with the next load.
+    db.cursor().execute("INSERT INTO landing.price_log (item_name, price) VALUES ('Stray', 1)")
+    before, log_before = snapshot(db, DATA_TABLES), load_log(db)
+
+    result = cli(cli_env(DATABASE_URL=dsn), "load-dir", str(increment_folder(dataset, tmp_path / "after")))
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "landing.price_log holds rows of an unfinished earlier load" in result.stderr, result.stderr
+    assert snapshot(db, DATA_TABLES) == before
+    assert rows(db, "SELECT item_name FROM landing.price_log") == [("Stray",)]
+    assert {row[3] for row in load_log(db)[len(log_before):]} == {"failed"}
 
 
 def test_a_bad_redelivery_keeps_the_day_as_it_was(dataset, reported, dsn, db, tmp_path):

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -341,3 +342,13 @@ def test_the_api_key_never_reaches_errors_or_logs(stub, caplog, capsys):
     assert SECRET_KEY not in caplog.text
     assert SECRET_KEY not in captured.out + captured.err
     assert SECRET_KEY not in repr(CREDENTIALS)
+
+
+def test_a_malformed_file_url_fails_as_a_report_api_error_without_its_query(tmp_path):
+    client = ReportApiClient("http://127.0.0.1:9", ApiCredentials("nick", "1", "key"), attempts=1)
+    signed = "htp://bucket.example/report.csv?X-Amz-Signature=SECRET"
+    with pytest.raises(ReportApiError) as raised:
+        client.download(signed, tmp_path / "report.csv")
+    assert "download report.csv" in str(raised.value)
+    # What a log of the failure shows, chained exceptions included (as Airflow prints them).
+    assert "SECRET" not in "".join(traceback.format_exception(raised.value))

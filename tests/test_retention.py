@@ -125,3 +125,24 @@ def test_week_across_the_year_end_is_one_period(db):
     for day in (date(2025, 1, 5), date(2024, 12, 30), date(2025, 1, 1), date(2024, 12, 31)):
         call(db, "mart.load_f_customer_retention", day)
         assert rows(db, RETENTION) == expected, day
+
+
+def test_an_order_re_dated_into_another_week_leaves_its_old_week(db):
+    # x is delivered on Monday 2022-12-05 (week 2022-49), then re-dated by the
+    # increment of Monday 2022-12-12 (week 2022-50); only that day is reloaded.
+    load_file(db, "user_order_log.csv", data=csv_bytes([
+        order("x", "2022-12-05", 1, 1, 1, 1, 100),
+        order("y", "2022-12-05", 1, 2, 1, 2, 200),
+    ], with_status=False))
+    build_marts(db, [date(2022, 12, 5)])
+    day = date(2022, 12, 12)
+    load_file(db, "user_order_log_inc.csv", day, day,
+              data=csv_bytes([order("x", "2022-12-12", 1, 1, 1, 1, 100, "shipped")], with_status=True))
+    build_marts(db, [day])
+
+    assert rows(db, "SELECT uniq_id, date_id FROM mart.f_sales ORDER BY 1") == [("x", 20221212), ("y", 20221205)]
+    assert rows(db, RETENTION) == [
+        # week 49 kept only y (customer 2); x now counts in week 50
+        ("weekly", 202249, 1, date(2022, 12, 5), 1, 0, 0, D("200.00"), D("0.00"), 0),
+        ("weekly", 202250, 1, date(2022, 12, 12), 1, 0, 0, D("100.00"), D("0.00"), 0),
+    ]
