@@ -14,7 +14,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 # Settings that trade durability for speed: only for throw-away clusters.
-UNSAFE_FAST = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+UNSAFE_FAST = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 class EmbeddedPostgresError(RuntimeError):

@@ -118,7 +118,6 @@ def _log_failed_loads(connection, files: list[SourceFile], failed: SourceFile | 
                       load_kind: str, date_from: date | None, date_to: date | None,
                       started_at: datetime) -> None:
     """One failed load-log row per file of the rolled-back load."""
-    connection.rollback()
     with connection, connection.cursor() as cursor:
         for file in files:
             cursor.execute(
