@@ -1,7 +1,8 @@
 """`python -m salesmart demo`: the whole job on a machine with nothing set up.
 
 Starts (or reuses) a PostgreSQL cluster in .salesmart/pg (SALESMART_HOME
-moves .salesmart elsewhere), generates a report
+moves .salesmart elsewhere; salesmart.embedded_pg says which server and
+where its data lives), says which server it uses, generates a report
 and a week of increments with refunds across a year end, serves them with the
 local report API, then runs migrate, load-report and run exactly as
 production would, and prints the weekly retention mart.
@@ -42,6 +43,7 @@ def server() -> EmbeddedPostgres:
 
 def run() -> None:
     postgres = server().start()
+    print(f"PostgreSQL server: {postgres.describe()}")
     _create_database(postgres)
     dsn = postgres.dsn(DATABASE)
     apply_migrations(dsn)
@@ -67,7 +69,8 @@ def run() -> None:
         api_server.server_close()
 
     print(retention_summary(dsn))
-    print(f"\nOpen the warehouse:  psql {dsn}")
+    # The DSN names the cluster's password file: the password itself is never printed.
+    print(f"\nOpen the warehouse:  {postgres.psql()} '{dsn}'")
     print("Stop its server:     python -m salesmart demo --stop")
 
 

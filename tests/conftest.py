@@ -1,6 +1,15 @@
 """Test fixtures: one PostgreSQL server per session, started by the tests
 themselves on tmpfs, a migrated template database, and a fresh clone of it
-for every test."""
+for every test.
+
+The server is the one salesmart.embedded_pg finds (PG_BIN, else a system
+PostgreSQL, else the pip-installed one); `pytest` prints which in its header.
+
+Two things a clone may lack: the real sample (../shared/data/sample-2022) and
+the plpgsql_check extension. Tests that need them are marked `real_sample` /
+`plpgsql_check` and skip with the reason, except with CI=true, where a
+missing one fails them."""
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,11 +20,38 @@ from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from salesmart.embedded_pg import UNSAFE_FAST, EmbeddedPostgres
+from salesmart.embedded_pg import UNSAFE_FAST, EmbeddedPostgres, find_server
 from salesmart.migrate import apply_migrations
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = SHARED / "data" / "sample-2022"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_sample: needs the real sample data in ../shared/data/sample-2022")
+    config.addinivalue_line("markers", "plpgsql_check: needs the plpgsql_check extension on the test server")
+
+
+def pytest_report_header(config):
+    server = find_server()
+    return f"PostgreSQL server: {server.version()} ({server.source}, {server.bin_dir})"
+
+
+def missing(reason: str) -> None:
+    """Skips the test for want of `reason`; with CI=true fails it instead."""
+    if IN_CI:
+        pytest.fail(f"{reason}, and CI=true requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _requirements_of_marks(request):
+    if request.node.get_closest_marker("real_sample") and not SAMPLE.is_dir():
+        missing(f"real sample data not found at {SAMPLE}")
+    if request.node.get_closest_marker("plpgsql_check") and \
+            "plpgsql_check" not in request.getfixturevalue("available_extensions"):
+        missing("the test server has no plpgsql_check extension")
 
 
 def _tmpfs_dir() -> Path:
@@ -27,12 +63,28 @@ def _tmpfs_dir() -> Path:
 @pytest.fixture(scope="session")
 def pg_server():
     folder = _tmpfs_dir()
+    folder.chmod(0o711)  # as root the server runs as another user, who must enter it
     server = EmbeddedPostgres(folder, server_options=UNSAFE_FAST).start()
     try:
-        yield server
+        # The cluster asks for a password: every libpq client of the session
+        # (the CLI in subprocesses included) finds it in the cluster's pgpass.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PGPASSFILE", str(server.passfile))
+            yield server
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def available_extensions(pg_server) -> set[str]:
+    connection = psycopg2.connect(pg_server.dsn())
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_available_extensions")
+            return {name for (name,) in cursor.fetchall()}
+    finally:
+        connection.close()
 
 
 def _migrate(host, port, user, dbname, **_connection_settings):
@@ -54,10 +106,9 @@ postgresql = factories.postgresql("salesmart_db")
 
 
 @pytest.fixture
-def dsn(postgresql):
+def dsn(postgresql, pg_server):
     """URL of this test's fresh, migrated database."""
-    info = postgresql.info
-    return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+    return pg_server.dsn(postgresql.info.dbname)
 
 
 @pytest.fixture

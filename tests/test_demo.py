@@ -20,7 +20,7 @@ from salesmart.demo import INCREMENT_DAYS, REPORT_DAYS, REPORT_START
 from salesmart.generate import ITEMS
 from test_pipeline import cli, cli_env, expected, warehouse
 
-DSN_LINE = re.compile(r"psql (postgresql://\S+)")
+DSN_LINE = re.compile(r"psql '(postgresql://[^']+)'")
 
 
 @pytest.fixture(scope="module")

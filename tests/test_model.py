@@ -196,7 +196,7 @@ def test_no_status_column_extra_column_research_prices(tmp_path):
     assert m.prices == {"Молоко 3%": Decimal("130")}            # snapshot replaced whole
 
 
-@pytest.mark.skipif(not SAMPLE.is_dir(), reason="real sample data not available")
+@pytest.mark.real_sample
 def test_real_sample_report_then_increment():
     m = Model()
     for name in ("user_order_log", "user_activity_log", "customer_research", "price_log"):

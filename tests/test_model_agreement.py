@@ -111,6 +111,7 @@ def test_generated_report_then_increments(db, tmp_path, old_format):
         ("user_order_log", "increment", date(2023, 3, 8), date(2023, 3, 8))]
 
 
+@pytest.mark.real_sample
 def test_real_sample_report_then_increment(db):
     model = Model()
     stats = load_report(db, SAMPLE / "report", model)

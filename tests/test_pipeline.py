@@ -381,8 +381,8 @@ def test_run_with_a_bad_file_in_the_increment_changes_nothing(api, dsn, db):
     assert "user_order_log_inc.csv" in message and "line 5" in message and "column quantity" in message, message
 
 
+@pytest.mark.real_sample
 def test_load_dir_of_the_real_sample_gives_the_model(dsn, db):
-    assert SAMPLE.is_dir(), SAMPLE
     model = Model()
     report, increment = SAMPLE / "report", SAMPLE / "increments" / "2022-12-05"
     day = date(2022, 12, 5)

@@ -1,9 +1,11 @@
 """Issue 2, item 8: every PL/pgSQL routine of staging and mart passes plpgsql_check."""
 from __future__ import annotations
 
+import pytest
 from sql_loading import rows
 
 
+@pytest.mark.plpgsql_check
 def test_every_routine_passes_plpgsql_check(db):
     db.cursor().execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
     routines = [r for (r,) in rows(db, """
