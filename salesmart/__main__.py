@@ -6,10 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2
-from rich.console import Console
-from rich.progress import track
-
-from salesmart import config, demo as demo_job, pipeline
+from salesmart import config, demo as demo_job, pipeline, progress
 from salesmart.api_server import serve
 from salesmart.embedded_pg import EmbeddedPostgresError
 from salesmart.files import BadInput
@@ -91,7 +88,7 @@ def run(args) -> None:
     with config.report_api_client() as api:
         report_id = args.report_id or pipeline.order_report(api).report_id
         days = pipeline.days_between(args.first, args.last)
-        for day in track(days, description="days", console=Console(stderr=True), disable=len(days) == 1):
+        for day in progress.days(days, "days"):
             pipeline.run_day(dsn, api, report_id, day)
 
 

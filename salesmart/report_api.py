@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from salesmart import progress
+
 logger = logging.getLogger(__name__)
 
 REPORT_FILES = ("customer_research", "user_order_log", "user_activity_log", "price_log")
@@ -175,8 +177,10 @@ class ReportApiClient:
             with self._network_errors_are_transient(call):
                 with self._download_session.get(url, stream=True, timeout=self._timeout) as response:
                     self._check_status(call, response)
+                    length = response.headers.get("Content-Length")
                     with _partial_file_beside(dest) as partial:
-                        for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES):
+                        for chunk in progress.byte_chunks(response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES),
+                                                          int(length) if length else None, dest.name):
                             partial.write(chunk)
             return dest
 
