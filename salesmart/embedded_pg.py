@@ -165,8 +165,9 @@ class EmbeddedPostgres:
         return f"{self.server.version()} ({self.server.source}, {self._programs()})"
 
     def psql(self) -> str:
-        """How to call psql here: the one on PATH, else the one beside the server's programs."""
-        return "psql" if shutil.which("psql") else str(self._programs() / "psql")
+        """The psql of the server's version when it has one (the wheel's is not on PATH), else psql on PATH."""
+        beside = self._programs() / "psql"
+        return str(beside) if beside.is_file() else "psql"
 
     def is_running(self) -> bool:
         if not (self.data_dir / "PG_VERSION").exists():

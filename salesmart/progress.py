@@ -15,14 +15,15 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date
-from typing import Callable
+from typing import Callable, TypeVar
 
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeRemainingColumn)
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PLAIN_INTERVAL = 10.0  # seconds between plain progress lines about bytes; days get a line each
 
@@ -82,8 +83,8 @@ class _CountedReader:
         return data
 
 
-def days(items: Iterable[date], description: str) -> Iterator[date]:
-    """Yields the days of `items`, showing how many of them are done."""
+def days(items: Iterable[T], description: str) -> Iterator[T]:
+    """Yields `items` (days, or the folders or weeks of days), showing how many of them are done."""
     items = list(items)
     with _work(description, len(items), unit="days") as advance:
         for item in items:
