@@ -17,7 +17,8 @@ copied once to /var/cache/salesmart.
 Who may connect: the server listens on 127.0.0.1 only, has no unix socket, and
 asks for the password of its superuser (scram-sha-256). The password is made
 at initdb and kept only in `FOLDER/pgpass` (mode 0600), a libpq password file
-that every DSN given here names (`passfile=`).
+that every DSN given here names (`passfile=`). Only a throw-away cluster that
+lives as long as a test session may trust every local user instead.
 """
 import importlib.metadata
 import importlib.util
@@ -128,10 +129,11 @@ class EmbeddedPostgres:
     """A cluster whose client side (pgpass) is in `folder` and whose server
     side (data, log) is in `folder/cluster`, served on 127.0.0.1."""
 
-    def __init__(self, folder: Path, *, server_options: str = ""):
+    def __init__(self, folder: Path, *, server_options: str = "", trust_local_users: bool = False):
         self.folder = Path(folder).absolute()
         self.passfile = self.folder / "pgpass"
         self.server_options = server_options
+        self.trust_local_users = trust_local_users
         self.server = find_server()
         self._account: pwd.struct_passwd | None = None
         self._bin_dir: Path | None = None
@@ -158,7 +160,8 @@ class EmbeddedPostgres:
         return SUPERUSER
 
     def dsn(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}?passfile={quote(str(self.passfile))}"
+        url = f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}"
+        return url if self.trust_local_users else f"{url}?passfile={quote(str(self.passfile))}"
 
     def describe(self) -> str:
         """Which server this is, for people: version, where it came from, where its programs are."""
@@ -207,6 +210,10 @@ class EmbeddedPostgres:
             os.chown(cluster.resolve(), account.pw_uid, account.pw_gid)
 
         logger.info("creating a PostgreSQL cluster in %s", self.data_dir)
+        settings = ["-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8", "--locale", "C"]
+        if self.trust_local_users:
+            self._run("initdb", *settings, "--auth=trust")
+            return
         password = secrets.token_urlsafe(24)
         _write_private(self.passfile, f"127.0.0.1:*:*:{SUPERUSER}:{password}\n")
         # initdb runs as the server user: it reads the password from a file of
@@ -216,8 +223,7 @@ class EmbeddedPostgres:
         try:
             if account is not None:
                 os.chown(initdb_password, account.pw_uid, account.pw_gid)
-            self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=scram-sha-256",
-                      f"--pwfile={initdb_password}", "-E", "UTF8", "--locale", "C")
+            self._run("initdb", *settings, "--auth=scram-sha-256", f"--pwfile={initdb_password}")
         finally:
             initdb_password.unlink(missing_ok=True)
 

@@ -20,7 +20,7 @@ from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from salesmart.embedded_pg import UNSAFE_FAST, EmbeddedPostgres, find_server
+from salesmart.embedded_pg import UNSAFE_FAST, EmbeddedPostgres, EmbeddedPostgresError, find_server
 from salesmart.migrate import apply_migrations
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -34,7 +34,10 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    server = find_server()
+    try:
+        server = find_server()
+    except EmbeddedPostgresError as error:
+        return f"PostgreSQL server: {error}"
     return f"PostgreSQL server: {server.version()} ({server.source}, {server.bin_dir})"
 
 
@@ -64,13 +67,11 @@ def _tmpfs_dir() -> Path:
 def pg_server():
     folder = _tmpfs_dir()
     folder.chmod(0o711)  # as root the server runs as another user, who must enter it
-    server = EmbeddedPostgres(folder, server_options=UNSAFE_FAST).start()
+    # Throw-away, gone with the session: tests connect without a password
+    # (test_demo and test_embedded_pg check the demo's password-protected cluster).
+    server = EmbeddedPostgres(folder, server_options=UNSAFE_FAST, trust_local_users=True).start()
     try:
-        # The cluster asks for a password: every libpq client of the session
-        # (the CLI in subprocesses included) finds it in the cluster's pgpass.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("PGPASSFILE", str(server.passfile))
-            yield server
+        yield server
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -106,9 +107,10 @@ postgresql = factories.postgresql("salesmart_db")
 
 
 @pytest.fixture
-def dsn(postgresql, pg_server):
+def dsn(postgresql):
     """URL of this test's fresh, migrated database."""
-    return pg_server.dsn(postgresql.info.dbname)
+    info = postgresql.info
+    return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
 
 
 @pytest.fixture
