@@ -198,10 +198,12 @@ class EmbeddedPostgres:
         account = self._server_account()
         self.folder.mkdir(mode=0o700 if account is None else 0o711, parents=True, exist_ok=True)
         cluster = self.folder / "cluster"
-        if cluster.is_symlink():
+        if cluster.is_symlink() and not cluster.exists():
             cluster.unlink()  # its folder under /var/tmp was cleaned away
-        if account is None or self._account_reaches(self.folder):
-            cluster.mkdir(mode=0o700, exist_ok=True)
+        if cluster.exists():
+            logger.info("%s holds no finished cluster: initdb again", cluster.resolve())
+        elif account is None or self._account_reaches(self.folder):
+            cluster.mkdir(mode=0o700)
         else:
             relocated = Path(tempfile.mkdtemp(prefix="salesmart-pg-", dir=RELOCATED_CLUSTERS))
             cluster.symlink_to(relocated)
