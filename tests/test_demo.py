@@ -1,13 +1,17 @@
 """`python -m salesmart demo` on a machine with nothing configured: it runs,
-prints the weekly retention summary, and runs again to the same warehouse.
+prints the weekly retention summary, and runs again to the same warehouse;
+its cluster lets in only a client with the password it generated, kept in a
+0600 file that the printed psql line names.
 
 The demo keeps its PostgreSQL cluster in SALESMART_HOME (default
 <repo>/.salesmart); the test points it at a folder of its own on tmpfs so that
 a developer's demo cluster is never touched."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +45,8 @@ def run_demo(env) -> tuple[str, str]:
     assert result.returncode == 0, result.stderr[-3000:]
     dsns = DSN_LINE.findall(result.stdout)
     assert len(dsns) == 1, f"the demo does not say how to open the database with psql:\n{result.stdout}"
-    return result.stdout, dsns[0]
+    assert "PostgreSQL server: PostgreSQL " in result.stdout, "the demo does not say which server it used"
+    return result.stdout + result.stderr, dsns[0]
 
 
 def mart(dsn: str) -> dict:
@@ -111,6 +116,14 @@ def test_demo_runs_twice_with_nothing_configured(demo_env):
     assert any(row[6] == "refunded" for row in first["mart.f_sales"].values())
     assert {key[0] for key in first["mart.f_customer_retention"]} >= {202451, 202452, 202501}
     assert set(first["load_log"]) == {"success"}
+
+    # Only the generated password opens it; it is in a 0600 file and in no output.
+    passfile = home / "pg" / "pgpass"
+    assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
+    password = passfile.read_text().strip().rsplit(":", 1)[1]
+    assert len(password) >= 24 and password not in first_out
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(dsn.split("?")[0], passfile=os.devnull)
 
     # Again: same summary, same warehouse (the load log grows by one run's rows).
     second_out, second_dsn = run_demo(env)
