@@ -1,7 +1,8 @@
 """Progress of long work on stderr: bytes of a download or a COPY, days of a
-load. On a terminal a rich bar per piece of work, all in one display; when
-stderr is not a terminal (Airflow, CI, a pipe) a plain log line every
-PLAIN_INTERVAL seconds while the work goes on, so short work stays silent.
+load. On a terminal a rich bar per piece of work, all in one display. When
+stderr is not a terminal (Airflow, CI, a pipe), plain log lines: one per day
+done, and for bytes one every PLAIN_INTERVAL seconds while the work goes on,
+so a quick download or COPY stays silent.
 
     for chunk in progress.byte_chunks(response.iter_content(65536), total, "user_order_log.csv"):
     with progress.reading(reader, total, "user_order_log.csv") as counted:
