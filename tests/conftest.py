@@ -57,15 +57,17 @@ def _requirements_of_marks(request):
         missing("the test server has no plpgsql_check extension")
 
 
-def _tmpfs_dir() -> Path:
-    # CREATE DATABASE ... TEMPLATE is steady on tmpfs and erratic on this disk.
+def scratch_dir(prefix: str) -> Path:
+    """A new folder on tmpfs when /dev/shm lets us write (CREATE DATABASE ...
+    TEMPLATE is steady on tmpfs and erratic on this disk), else in the temp folder."""
     shm = Path("/dev/shm")
-    return Path(tempfile.mkdtemp(prefix="salesmart-tests-", dir=shm if shm.is_dir() else None))
+    usable = shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=shm if usable else None))
 
 
 @pytest.fixture(scope="session")
 def pg_server():
-    folder = _tmpfs_dir()
+    folder = scratch_dir("salesmart-tests-")
     folder.chmod(0o711)  # as root the server runs as another user, who must enter it
     # Throw-away, gone with the session: tests connect without a password
     # (test_demo and test_embedded_pg check the demo's password-protected cluster).

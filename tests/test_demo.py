@@ -12,13 +12,13 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg2
 import pytest
 
+from conftest import scratch_dir
 from model import Model
 from salesmart.demo import INCREMENT_DAYS, REPORT_DAYS, REPORT_START
 from salesmart.generate import ITEMS
@@ -29,9 +29,8 @@ DSN_LINE = re.compile(r"psql '(postgresql://[^']+)'")
 
 @pytest.fixture(scope="module")
 def demo_env():
-    shm = Path("/dev/shm")
-    home = Path(tempfile.mkdtemp(prefix="salesmart-demo-test-", dir=shm if shm.is_dir() else None))
-    home.chmod(0o755)  # as root, the server runs as `postgres`, who must reach home/pg
+    home = scratch_dir("salesmart-demo-test-")
+    home.chmod(0o755)  # as root, the server runs as another user, who must reach home/pg
     env = cli_env(SALESMART_HOME=str(home))
     try:
         yield env, home

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 import psycopg2
 import pytest
+from conftest import scratch_dir
 
 from salesmart import embedded_pg
 from salesmart.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, find_server
@@ -75,8 +75,7 @@ def test_root_runs_the_wheels_server_from_a_private_folder(monkeypatch):
     the wheel's programs are copied where the server user can run them, the
     cluster goes to a folder of that user's, and nothing in the private
     folder changes but the new `.salesmart`."""
-    shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
-    scratch = Path(tempfile.mkdtemp(prefix="salesmart-private-test-", dir=shm))
+    scratch = scratch_dir("salesmart-private-test-")
     scratch.chmod(0o711)  # the stand-in for /var reachable, the private folder inside not
     try:
         # A site-packages of root's, private, holding the wheel's files as pip lays them out.
