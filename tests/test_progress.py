@@ -79,3 +79,14 @@ def test_on_a_terminal_nested_work_shares_one_display_and_logging_comes_back(mon
         assert handler.stream is sys.__stderr__
     finally:
         logging.getLogger().removeHandler(handler)
+
+
+def test_copy_reads_through_the_wrapper(plain, db):
+    rows = "".join(f"{line},item {line}\n" for line in range(1, 1001)).encode()
+    with db.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE landed (line_no int, item_name text)")
+        with progress.reading(io.BytesIO(rows), len(rows), "price_log.csv") as counted:
+            cursor.copy_expert("COPY landed FROM STDIN WITH (FORMAT csv)", counted)
+        cursor.execute("SELECT count(*), max(line_no), min(item_name) FROM landed")
+        assert cursor.fetchone() == (1000, 1000, "item 1")
+    assert lines(plain)[-1] == f"price_log.csv: {len(rows) / 1024:.1f} KB of {len(rows) / 1024:.1f} KB (100%)"
