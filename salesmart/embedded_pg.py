@@ -177,22 +177,24 @@ class EmbeddedPostgres:
             return False
         return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self, port: int | None = None) -> "EmbeddedPostgres":
+        """Starts the server (on `port`, else a free one) unless it runs; creates the cluster first if need be."""
         if not (self.data_dir / "PG_VERSION").exists():
             self._init()
         if self.is_running():
             logger.info("PostgreSQL already running on port %s (%s)", self.port, self.data_dir)
             return self
-        port = free_port()
+        port = port or free_port()
         # No unix socket: every client comes over loopback TCP and gives the password.
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k '' {self.server_options}"
         self._run("pg_ctl", "start", "-w", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options)
         logger.info("%s started on port %s (%s)", self.describe(), port, self.data_dir)
         return self
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """pg_ctl stop -m `mode`: "immediate" is a crash, recovered by the next start."""
         if self.is_running():
-            self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+            self._run("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data_dir))
 
     def _init(self) -> None:
         account = self._server_account()

@@ -1,7 +1,8 @@
 """Issue 8: which PostgreSQL server the demo and the tests use (PG_BIN, else
 a system one, else the pip wheel's), and root's cluster in a private folder:
 it runs without a permission changed outside the project's `.salesmart`,
-and only a client with the generated password gets in."""
+and only a client with the generated password gets in. A crashed server
+(what tests of failure do to theirs) starts again on its port."""
 from __future__ import annotations
 
 import os
@@ -124,3 +125,32 @@ def test_root_runs_the_wheels_server_from_a_private_folder(monkeypatch):
         assert (project / ".salesmart" / "pg" / "cluster").is_symlink()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_crashed_server_starts_again_on_its_port_with_its_committed_data():
+    folder = scratch_dir("salesmart-restart-test-")
+    folder.chmod(0o711)  # as root the server runs as another user, who must enter it
+    server = EmbeddedPostgres(folder, trust_local_users=True)
+    try:
+        server.start()
+        port = server.port
+        connection = psycopg2.connect(server.dsn())
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE kept AS SELECT 42 AS answer")
+        connection.close()
+
+        server.stop(mode="immediate")
+        assert not server.is_running()
+        server.start(port=port)
+        assert server.port == port
+        connection = psycopg2.connect(server.dsn())
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT answer FROM kept")
+                assert cursor.fetchall() == [(42,)]
+        finally:
+            connection.close()
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
