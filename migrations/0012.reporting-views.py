@@ -96,7 +96,7 @@ SELECT 'weekly'::varchar(10) AS period_name, w.iso_year * 100 + w.iso_week AS pe
            AS new_customers_revenue,
        coalesce(sum(cw.shipped_amount) FILTER (WHERE cw.shipped_orders >= 2), 0)::numeric(14, 2)
            AS returning_customers_revenue,
-       sum(cw.refunded_orders) AS customers_refunded,
+       sum(cw.refunded_orders)::bigint AS customers_refunded,
        coalesce(sum(cw.refunded_amount), 0)::numeric(14, 2) AS refunded_amount,
        d.days_loaded
 FROM customer_weeks AS cw

@@ -9,7 +9,7 @@ import psycopg2
 from rich.console import Console
 from rich.progress import track
 
-from salesmart import config, demo as demo_job, pipeline
+from salesmart import config, demo as demo_job, pipeline, report as reports
 from salesmart.api_server import serve
 from salesmart.embedded_pg import EmbeddedPostgresError
 from salesmart.files import BadInput
@@ -22,7 +22,7 @@ logger = logging.getLogger("salesmart")
 
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
-                     psycopg2.Error)
+                     reports.ReportError, psycopg2.Error)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -56,6 +56,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     generate.add_argument("--report-days", type=int, default=14, help="days the report covers (default 14)")
     generate.add_argument("--old-format", action="store_true",
                           help="increments without the status column (and so without refunds)")
+
+    report = commands.add_parser("report", help="reports for people, from the reporting views")
+    report_kinds = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    retention = report_kinds.add_parser(
+        "retention", help="weekly new/returning customers, and the items that keep customers best")
+    retention.add_argument("--from", dest="first", type=week, metavar="WEEK",
+                           help="first ISO week: 2022-W47, 202247 or any day of it (default: the first loaded)")
+    retention.add_argument("--to", dest="last", type=week, metavar="WEEK",
+                           help="last ISO week, likewise (default: the last loaded)")
+    retention.add_argument("--format", choices=("table", "csv", "markdown"), default="table",
+                           help="table (default), or csv / markdown under the mart's column names")
+    retention.add_argument("--chart", type=Path, metavar="PATH.png", help="also draw the report into a PNG")
 
     demo = commands.add_parser("demo", help="the whole job on an embedded PostgreSQL, with generated data")
     demo.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL server and exit")
@@ -108,6 +120,25 @@ def generate(args) -> None:
                  start=args.start, report_days=args.report_days, old_format=args.old_format)
 
 
+def week(text: str) -> date:
+    try:
+        return reports.parse_week(text)
+    except reports.ReportError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def report(args) -> None:
+    sections = reports.retention_report(config.database_url(), args.first, args.last)
+    if args.format == "csv":
+        sys.stdout.write(reports.as_csv(sections))
+    elif args.format == "markdown":
+        sys.stdout.write(reports.as_markdown(sections))
+    else:
+        reports.print_tables(sections, Console())
+    if args.chart:
+        logger.info("chart written to %s", reports.draw_chart(sections, args.chart))
+
+
 def demo(args) -> None:
     if args.stop:
         demo_job.stop()
@@ -117,7 +148,7 @@ def demo(args) -> None:
 
 COMMANDS = {
     "migrate": migrate, "load-report": load_report, "run": run, "load-dir": load_dir,
-    "serve-api": serve_api, "generate": generate, "demo": demo,
+    "serve-api": serve_api, "generate": generate, "report": report, "demo": demo,
 }
 
 if __name__ == "__main__":
