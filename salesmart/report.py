@@ -121,8 +121,8 @@ def retention_report(dsn: str, first: date | None = None, last: date | None = No
     finally:
         connection.close()
     if not sections[0].rows:
-        raise ReportError("mart.f_customer_retention has no weeks"
-                          + ("" if first == date.min and last == date.max else f" between {first} and {last}"))
+        raise ReportError("mart.f_customer_retention has no weeks" + ("" if first == date.min else f" from {first}")
+                          + ("" if last == date.max else f" to {last}"))
     return sections
 
 
