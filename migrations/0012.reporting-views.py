@@ -22,11 +22,13 @@ from salesmart.routines import deploy_routines  # noqa: E402
 
 __depends__ = {"0008.routines"}
 
+# Generated: every way a day gets into the calendar (the baseline, a year
+# added when an order needs it) fills them. year_actual * 100 + week_of_year
+# is wrong around New Year: 2024-12-30 is ISO 2025-W01.
 ISO_CALENDAR = """
-ALTER TABLE mart.d_calendar ADD COLUMN iso_year smallint, ADD COLUMN iso_week smallint;
--- year_actual * 100 + week_of_year is wrong around New Year: 2024-12-30 is ISO 2025-W01.
-UPDATE mart.d_calendar SET iso_year = extract(isoyear FROM date_actual), iso_week = extract(week FROM date_actual);
-ALTER TABLE mart.d_calendar ALTER COLUMN iso_year SET NOT NULL, ALTER COLUMN iso_week SET NOT NULL;
+ALTER TABLE mart.d_calendar
+    ADD COLUMN iso_year smallint GENERATED ALWAYS AS (extract(isoyear FROM date_actual)::smallint) STORED,
+    ADD COLUMN iso_week smallint GENERATED ALWAYS AS (extract(week FROM date_actual)::smallint) STORED;
 """
 
 VIEWS = """
@@ -45,12 +47,23 @@ JOIN mart.d_item AS i ON i.item_id = f.item_id
 JOIN mart.d_customer AS cu ON cu.customer_id = f.customer_id
 LEFT JOIN mart.d_city AS ci ON ci.city_id = f.city_id;
 
--- The days of each week that f_sales has rows for: a week still being
--- loaded shows fewer than 7.
+-- The days of each week that are loaded: delivered by a successful load of
+-- an order file (an empty delivery too), or, for days loaded before the load
+-- log existed, holding orders. A week still being loaded shows fewer than 7.
 CREATE VIEW reporting.week_days_loaded AS
-SELECT c.first_day_of_week AS week_start, count(DISTINCT f.date_id) AS days_loaded
-FROM mart.f_sales AS f
-JOIN mart.d_calendar AS c ON c.date_id = f.date_id
+WITH loaded AS (
+    SELECT g.day::date AS day
+    FROM staging.load_log AS l
+    CROSS JOIN LATERAL generate_series(l.date_from::timestamp, l.date_to::timestamp, interval '1 day') AS g(day)
+    WHERE l.file_kind = 'user_order_log' AND l.status = 'success'
+    UNION
+    SELECT c.date_actual
+    FROM (SELECT DISTINCT f.date_id FROM mart.f_sales AS f) AS f
+    JOIN mart.d_calendar AS c ON c.date_id = f.date_id
+)
+SELECT c.first_day_of_week AS week_start, count(*) AS days_loaded
+FROM loaded AS l
+JOIN mart.d_calendar AS c ON c.date_actual = l.day
 GROUP BY c.first_day_of_week;
 
 CREATE VIEW reporting.weekly_retention AS
@@ -113,7 +126,9 @@ SCHEMA_COMMENTS = {
 
 RELATION_COMMENTS = {
     "reporting.sales": "one row per order of mart.f_sales with its date, ISO week, item, customer and city names",
-    "reporting.week_days_loaded": "one row per ISO week with orders: how many of its days mart.f_sales holds",
+    "reporting.week_days_loaded": (
+        "one row per ISO week with a loaded day: how many of its days are loaded (delivered by a successful "
+        "order file load, or holding orders)"),
     "reporting.weekly_retention": (
         "one row per ISO week and item (mart.f_customer_retention) with the week's dates, the item name, "
         "the refunded amount and how many days of the week are loaded"),
@@ -260,7 +275,7 @@ COLUMN_COMMENTS = {
     },
     "reporting.week_days_loaded": {
         "week_start": "Monday of the ISO week",
-        "days_loaded": "days of the week (0 .. 7) that mart.f_sales has orders for",
+        "days_loaded": "days of the week (1 .. 7) delivered by a successful order file load or holding orders",
     },
 }
 RETENTION_VIEW_COLUMNS = {
@@ -273,7 +288,7 @@ RETENTION_VIEW_COLUMNS = {
     "refunded_customer_count": "customers with a refunded order in the week",
     "customers_refunded": "refunded orders in the week",
     "refunded_amount": "amount of the refunded orders in the week, positive",
-    "days_loaded": "days of the week (1 .. 7) that mart.f_sales has orders for: fewer than 7 is a partial week",
+    "days_loaded": "days of the week (0 .. 7) loaded (see reporting.week_days_loaded): fewer than 7 is a partial week",
 }
 COLUMN_COMMENTS["reporting.weekly_retention"] = {
     **RETENTION_VIEW_COLUMNS,
@@ -299,9 +314,10 @@ INTERNAL = "Internal, called by mart.load_f_sales; a DBA calls that instead. "
 ROUTINE_COMMENTS = {
     "staging.load_user_order_log": (
         "Merges the user_order_log file COPYed into landing.user_order_log into staging.user_order_log "
-        "and empties landing. Pass the business days the file replaces (p_date_from, p_date_to; NULL, NULL: "
+        "and empties landing. Pass the business days the file delivers (p_date_from, p_date_to; NULL, NULL: "
         "its own first..last date), p_load_kind (report or increment), p_source, p_file_name and p_checksum "
-        "for staging.load_log. COPY and CALL in one transaction; does not COMMIT."),
+        "for staging.load_log; p_touched_days, where there is one, comes back with the days whose marts to "
+        "rebuild. COPY and CALL in one transaction; does not COMMIT."),
     "staging.load_user_activity_log": (
         "Merges the user_activity_log file COPYed into landing.user_activity_log into staging; "
         "parameters as staging.load_user_order_log. Does not COMMIT."),
@@ -324,6 +340,15 @@ ROUTINE_COMMENTS = {
     "mart.load_f_customer_retention": (
         "Recomputes mart.f_customer_retention for the ISO week containing the date passed (any day of it), "
         "e.g. CALL mart.load_f_customer_retention('2022-12-05'). Repeatable. Does not COMMIT."),
+    "staging.merge_delivery": (
+        "Internal, the dated half of staging.merge_landing: replaces the deliveries of a range of days and "
+        "recomputes the current version of their keys; call the staging.load_* procedures instead."),
+    "staging.lock_warehouse": (
+        "Internal: the writer lock every procedure that writes staging or mart takes first, so loads never "
+        "wait on each other in a cycle."),
+    "mart.extend_calendar": (
+        "Internal, called by mart.load_f_sales: adds the calendar year of the day passed when mart.d_calendar "
+        "lacks that day (a DBA may CALL it to add a year ahead)."),
     "mart.load_d_city": INTERNAL + "Brings mart.d_city up to date for the day passed.",
     "mart.load_d_item": INTERNAL + "Brings mart.d_item up to date for the day passed.",
     "mart.load_d_customer": INTERNAL + "Brings mart.d_customer up to date for the day passed.",
