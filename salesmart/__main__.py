@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg2
 from rich.console import Console
 from rich.progress import track
+from yoyo.scripts.main import main as yoyo_main
 
 from salesmart import config, demo as demo_job, pipeline, report as reports
 from salesmart.api_server import serve
@@ -19,6 +20,8 @@ from salesmart.report_api import ReportApiError
 from salesmart.warehouse import LoadError
 
 logger = logging.getLogger("salesmart")
+
+YOYO_INI = Path(__file__).resolve().parent.parent / "yoyo.ini"
 
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
@@ -68,6 +71,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     retention.add_argument("--format", choices=("table", "csv", "markdown"), default="table",
                            help="table (default), or csv / markdown under the mart's column names")
     retention.add_argument("--chart", type=Path, metavar="PATH.png", help="also draw the report into a PNG")
+
+    # yoyo's own command line stops with a traceback when yoyo.ini's DATABASE_URL is unset
+    yoyo = commands.add_parser("yoyo", help="yoyo (apply, rollback, list, mark ...) with the repository's yoyo.ini,"
+                                            " once DATABASE_URL is checked", add_help=False)
+    yoyo.add_argument("arguments", nargs=argparse.REMAINDER, help="yoyo's arguments")
 
     demo = commands.add_parser("demo", help="the whole job on an embedded PostgreSQL, with generated data")
     demo.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL server and exit")
@@ -139,6 +147,11 @@ def report(args) -> None:
         logger.info("chart written to %s", reports.draw_chart(sections, args.chart))
 
 
+def yoyo(args) -> None:
+    config.database_url()
+    raise SystemExit(yoyo_main(["--config", str(YOYO_INI), *args.arguments]))
+
+
 def demo(args) -> None:
     if args.stop:
         demo_job.stop()
@@ -148,7 +161,7 @@ def demo(args) -> None:
 
 COMMANDS = {
     "migrate": migrate, "load-report": load_report, "run": run, "load-dir": load_dir,
-    "serve-api": serve_api, "generate": generate, "report": report, "demo": demo,
+    "serve-api": serve_api, "generate": generate, "report": report, "yoyo": yoyo, "demo": demo,
 }
 
 if __name__ == "__main__":
