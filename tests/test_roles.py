@@ -80,6 +80,12 @@ def test_loader_procedures_run_as_their_owner_with_a_pinned_search_path(db):
     assert {r[0] for r in callable_by_loader} == LOADER_PROCEDURES
     assert [r[1] for r in callable_by_loader if not (r[2] and r[3] == ["search_path=pg_catalog, pg_temp"])] == []
     assert {r[4] for r in found} == {"salesmart_owner"}
+    # what the owner's procedures write must be the owner's
+    assert rows(db, """
+        SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ('staging', 'mart', 'landing', 'reporting') AND c.relkind IN ('r', 'p', 'v', 'S')
+        UNION SELECT pg_get_userbyid(n.nspowner) FROM pg_namespace AS n
+        WHERE n.nspname IN ('staging', 'mart', 'landing', 'reporting')""") == [("salesmart_owner",)]
 
 
 def test_loader_loads_whole_days_and_nothing_else(db, login, week_of_data):
