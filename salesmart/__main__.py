@@ -149,6 +149,9 @@ def report(args) -> None:
 
 def yoyo(args) -> None:
     config.database_url()
+    if not YOYO_INI.is_file():
+        raise config.ConfigError(f"{YOYO_INI} not found: `yoyo` runs from a checkout of the repository"
+                                 " (an installed salesmart applies its migrations with `migrate`)")
     raise SystemExit(yoyo_main(["--config", str(YOYO_INI), *args.arguments]))
 
 

@@ -152,7 +152,7 @@ def as_markdown(sections: list[Section]) -> str:
                   "| " + " | ".join(section.columns) + " |",
                   "|" + "|".join("---:" if _numeric(section, c) else "---" for c in range(len(section.columns)))
                   + "|"]
-        lines += ["| " + " | ".join(_text(v) for v in row) + " |" for row in section.rows]
+        lines += ["| " + " | ".join(_text(v).replace("|", "\\|") for v in row) + " |" for row in section.rows]
         lines.append("")
     return "\n".join(lines)
 
@@ -219,6 +219,7 @@ NEW, RETURNING, REFUNDS = "#4C72B0", "#DD8452", "#C44E52"
 def draw_chart(sections: list[Section], path: Path) -> Path:
     """Per ISO week: new vs returning customers, their revenue and the refunds;
     and the items ranked by their returning customers' share and revenue."""
+    # imported here: matplotlib takes a second to import, and only --chart needs it
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
