@@ -223,12 +223,17 @@ def draw_chart(sections: list[Section], path: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.colors import to_rgba
     from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     weeks, _, ranking = sections
     week = {c: [row[i] for row in weeks.rows] for i, c in enumerate(weeks.columns)}
     labels = [week_label(p) + ("" if d == 7 else f"\n{d}/7 days") for p, d in zip(week["period_id"], week["days_loaded"])]
     positions = range(len(labels))
+    # a week still being loaded is drawn pale: its numbers will grow
+    def shade(color: str) -> list:
+        return [to_rgba(color, 1.0 if days == 7 else 0.45) for days in week["days_loaded"]]
+
     money = FuncFormatter(lambda value, _: f"{value / 1e6:g}M" if abs(value) >= 1e6
                           else f"{value / 1e3:g}k" if abs(value) >= 1e3 else f"{value:g}")
 
@@ -244,7 +249,7 @@ def draw_chart(sections: list[Section], path: Path) -> Path:
     for offset, column, color, name in ((-width, "new_customers_count", NEW, "new (1 order in the week)"),
                                         (0, "returning_customers_count", RETURNING, "returning (2+ orders)"),
                                         (width, "refunded_customer_count", REFUNDS, "with a refund")):
-        bars = customers.bar([p + offset for p in positions], week[column], width, color=color, label=name)
+        bars = customers.bar([p + offset for p in positions], week[column], width, color=shade(color), label=name)
         customers.bar_label(bars, fontsize=8, padding=2)
     customers.set_title("Customers per week (each counted once, whatever the items)")
     customers.set_ylabel("customers")
@@ -252,12 +257,12 @@ def draw_chart(sections: list[Section], path: Path) -> Path:
     new_revenue = [float(v) for v in week["new_customers_revenue"]]
     returning_revenue = [float(v) for v in week["returning_customers_revenue"]]
     refunds = [-float(v) for v in week["refunded_amount"]]
-    revenue.bar(positions, new_revenue, 0.6, color=NEW, label="new customers")
-    shipped = revenue.bar(positions, returning_revenue, 0.6, bottom=new_revenue, color=RETURNING,
+    revenue.bar(positions, new_revenue, 0.6, color=shade(NEW), label="new customers")
+    shipped = revenue.bar(positions, returning_revenue, 0.6, bottom=new_revenue, color=shade(RETURNING),
                           label="returning customers")
     revenue.bar_label(shipped, [f"{n + r:,.0f}\n{r / (n + r):.0%} returning" if n + r else ""
                                 for n, r in zip(new_revenue, returning_revenue)], fontsize=8, padding=2)
-    refunded = revenue.bar(positions, refunds, 0.6, color=REFUNDS, label="refunds")
+    refunded = revenue.bar(positions, refunds, 0.6, color=shade(REFUNDS), label="refunds")
     revenue.bar_label(refunded, [f"{r:,.0f}" if r else "" for r in refunds], fontsize=8, padding=2)
     revenue.axhline(0, color="black", linewidth=0.8)
     revenue.set_title("Revenue per week: shipped orders above zero, refunds below")
@@ -297,7 +302,7 @@ def draw_chart(sections: list[Section], path: Path) -> Path:
     item_revenue.tick_params(axis="y", labelleft=False)
     item_revenue.set_title("Their revenue over the weeks: from returning and from new customers")
     item_revenue.set_xlabel("amount")
-    item_revenue.legend(loc="lower right", fontsize=9, frameon=False)
+    item_revenue.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=2, fontsize=9, frameon=False)
 
     for axes in (share, item_revenue):
         axes.grid(axis="x", alpha=0.3)
