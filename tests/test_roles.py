@@ -204,6 +204,12 @@ def test_roles_are_shared_by_the_warehouses_of_a_cluster():
         second = connect(server.dsn("second"))
         assert rows(second, "SELECT has_table_privilege('salesmart_reader', 'mart.f_sales', 'SELECT')") == [(True,)]
         second.close()
+        # a login still granted one keeps that one
+        admin.cursor().execute("CREATE ROLE ann LOGIN; GRANT salesmart_reader TO ann")
+        _rollback_roles(server.dsn("second"))
+        assert _roles(server.dsn()) == [("salesmart_reader",)]
+        admin.cursor().execute("DROP ROLE ann")
+        apply_migrations(server.dsn("second"))
         _rollback_roles(server.dsn("second"))                  # the last user: they go
         assert _roles(server.dsn()) == []
         admin.close()
