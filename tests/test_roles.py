@@ -78,7 +78,8 @@ def test_loader_procedures_run_as_their_owner_with_a_pinned_search_path(db):
         WHERE n.nspname IN ('staging', 'mart')""")
     callable_by_loader = [r for r in found if r[0] in LOADER_PROCEDURES]
     assert {r[0] for r in callable_by_loader} == LOADER_PROCEDURES
-    assert [r[1] for r in callable_by_loader if not (r[2] and r[3] == ["search_path=pg_catalog, pg_temp"])] == []
+    not_definer = [r[1] for r in callable_by_loader if not (r[2] and r[3] == ["search_path=pg_catalog, pg_temp"])]
+    assert not_definer == [], "not SECURITY DEFINER SET search_path = pg_catalog, pg_temp (BRIEF contract)"
     assert {r[4] for r in found} == {"salesmart_owner"}
     # what the owner's procedures write must be the owner's
     assert rows(db, """
