@@ -75,7 +75,7 @@ WITH item_refunds AS (
     GROUP BY c.first_day_of_week, f.item_id
 )
 SELECT r.period_name, r.period_id, w.iso_year, w.iso_week,
-       w.first_day_of_week AS week_start, w.last_day_of_week AS week_end,
+       r.period_start AS week_start, w.last_day_of_week AS week_end,
        r.item_id, i.item_name,
        r.new_customers_count, r.returning_customers_count, r.refunded_customer_count,
        r.new_customers_revenue, r.returning_customers_revenue, r.customers_refunded,
@@ -89,6 +89,8 @@ LEFT JOIN reporting.week_days_loaded AS d ON d.week_start = r.period_start;
 
 -- A customer counts once per week here, whatever the items: summing the
 -- per-item counts of weekly_retention counts a customer once per item.
+-- (week_start comes from the grouped rows, not the calendar, so a filter on
+-- it reaches the f_sales scan; likewise period_start in weekly_retention.)
 CREATE VIEW reporting.weekly_retention_totals AS
 WITH customer_weeks AS (
     SELECT c.first_day_of_week AS week_start, f.customer_id,
@@ -101,7 +103,7 @@ WITH customer_weeks AS (
     GROUP BY c.first_day_of_week, f.customer_id
 )
 SELECT 'weekly'::varchar(10) AS period_name, w.iso_year * 100 + w.iso_week AS period_id,
-       w.iso_year, w.iso_week, w.first_day_of_week AS week_start, w.last_day_of_week AS week_end,
+       w.iso_year, w.iso_week, cw.week_start, w.last_day_of_week AS week_end,
        count(*) FILTER (WHERE cw.shipped_orders = 1) AS new_customers_count,
        count(*) FILTER (WHERE cw.shipped_orders >= 2) AS returning_customers_count,
        count(*) FILTER (WHERE cw.refunded_orders > 0) AS refunded_customer_count,
@@ -115,7 +117,7 @@ SELECT 'weekly'::varchar(10) AS period_name, w.iso_year * 100 + w.iso_week AS pe
 FROM customer_weeks AS cw
 JOIN mart.d_calendar AS w ON w.date_actual = cw.week_start
 JOIN reporting.week_days_loaded AS d ON d.week_start = cw.week_start
-GROUP BY w.iso_year, w.iso_week, w.first_day_of_week, w.last_day_of_week, d.days_loaded;
+GROUP BY cw.week_start, w.iso_year, w.iso_week, w.last_day_of_week, d.days_loaded;
 """
 
 SCHEMA_COMMENTS = {
