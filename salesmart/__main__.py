@@ -6,7 +6,10 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2
-from salesmart import config, demo as demo_job, pipeline, progress
+from rich.console import Console
+from yoyo.scripts.main import main as yoyo_main
+
+from salesmart import config, demo as demo_job, pipeline, progress, report as reports
 from salesmart.api_server import serve
 from salesmart.embedded_pg import EmbeddedPostgresError
 from salesmart.files import BadInput
@@ -17,9 +20,11 @@ from salesmart.warehouse import LoadError
 
 logger = logging.getLogger("salesmart")
 
+YOYO_INI = Path(__file__).resolve().parent.parent / "yoyo.ini"
+
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
-                     psycopg2.Error)
+                     reports.ReportError, psycopg2.Error)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -53,6 +58,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     generate.add_argument("--report-days", type=int, default=14, help="days the report covers (default 14)")
     generate.add_argument("--old-format", action="store_true",
                           help="increments without the status column (and so without refunds)")
+
+    report = commands.add_parser("report", help="reports for people, from the reporting views")
+    report_kinds = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    retention = report_kinds.add_parser(
+        "retention", help="weekly new/returning customers, and the items that keep customers best")
+    retention.add_argument("--from", dest="first", type=week, metavar="WEEK",
+                           help="first ISO week: 2022-W47, 202247 or any day of it (default: the first loaded)")
+    retention.add_argument("--to", dest="last", type=week, metavar="WEEK",
+                           help="last ISO week, likewise (default: the last loaded)")
+    retention.add_argument("--format", choices=("table", "csv", "markdown"), default="table",
+                           help="table (default), or csv / markdown under the mart's column names")
+    retention.add_argument("--chart", type=Path, metavar="PATH.png", help="also draw the report into a PNG")
+
+    # yoyo's own command line stops with a traceback when yoyo.ini's DATABASE_URL is unset
+    yoyo = commands.add_parser("yoyo", help="yoyo (apply, rollback, list, mark ...) with the repository's yoyo.ini,"
+                                            " once DATABASE_URL is checked", add_help=False)
+    yoyo.add_argument("arguments", nargs=argparse.REMAINDER, help="yoyo's arguments")
 
     demo = commands.add_parser("demo", help="the whole job on an embedded PostgreSQL, with generated data")
     demo.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL server and exit")
@@ -105,6 +127,33 @@ def generate(args) -> None:
                  start=args.start, report_days=args.report_days, old_format=args.old_format)
 
 
+def week(text: str) -> date:
+    try:
+        return reports.parse_week(text)
+    except reports.ReportError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def report(args) -> None:
+    sections = reports.retention_report(config.database_url(), args.first, args.last)
+    if args.format == "csv":
+        sys.stdout.write(reports.as_csv(sections))
+    elif args.format == "markdown":
+        sys.stdout.write(reports.as_markdown(sections))
+    else:
+        reports.print_tables(sections, Console())
+    if args.chart:
+        logger.info("chart written to %s", reports.draw_chart(sections, args.chart))
+
+
+def yoyo(args) -> None:
+    config.database_url()
+    if not YOYO_INI.is_file():
+        raise config.ConfigError(f"{YOYO_INI} not found: `yoyo` runs from a checkout of the repository"
+                                 " (an installed salesmart applies its migrations with `migrate`)")
+    raise SystemExit(yoyo_main(["--config", str(YOYO_INI), *args.arguments]))
+
+
 def demo(args) -> None:
     if args.stop:
         demo_job.stop()
@@ -114,7 +163,7 @@ def demo(args) -> None:
 
 COMMANDS = {
     "migrate": migrate, "load-report": load_report, "run": run, "load-dir": load_dir,
-    "serve-api": serve_api, "generate": generate, "demo": demo,
+    "serve-api": serve_api, "generate": generate, "report": report, "yoyo": yoyo, "demo": demo,
 }
 
 if __name__ == "__main__":

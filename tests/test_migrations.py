@@ -23,13 +23,21 @@ YOYO = REPO / ".venv" / "bin" / "yoyo"
 NOT_YOYO = "NOT (n.nspname = 'public' AND (c.relname LIKE '\\_yoyo%%' OR c.relname LIKE 'yoyo\\_lock%%'))"
 USER_SCHEMA = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
 
+# An ACL as the privileges it gives: NULL means the owner's defaults, and the
+# order of its items means nothing.
+def acl(column: str, kind: str, owner: str) -> str:
+    return (f"(SELECT array_agg(a::text ORDER BY a::text)"
+            f" FROM unnest(coalesce({column}, acldefault({kind}, {owner}))) AS a), pg_get_userbyid({owner})")
+
+SEQUENCE_OR_TABLE = "CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\""
+
 CATALOG_QUERIES = {
     "schemas": f"""
-        SELECT n.nspname, obj_description(n.oid, 'pg_namespace'), n.nspacl::text
+        SELECT n.nspname, obj_description(n.oid, 'pg_namespace'), {acl("n.nspacl", "'n'", "n.nspowner")}
         FROM pg_namespace AS n WHERE {USER_SCHEMA}""",
     "relations": f"""
         SELECT n.nspname, c.relname, c.relkind, c.relpersistence, obj_description(c.oid, 'pg_class'),
-               c.relacl::text
+               {acl("c.relacl", SEQUENCE_OR_TABLE, "c.relowner")}
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE {USER_SCHEMA} AND {NOT_YOYO} AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')""",
     "columns": f"""
@@ -60,7 +68,7 @@ CATALOG_QUERIES = {
     "routines": f"""
         SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
                CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) END,
-               obj_description(p.oid, 'pg_proc'), p.proacl::text
+               obj_description(p.oid, 'pg_proc'), {acl("p.proacl", "'f'", "p.proowner")}
         FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
         WHERE {USER_SCHEMA}""",
     "sequences": """
@@ -176,10 +184,11 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
     """procedures/ stays the readable source: each file's body is what the database runs,
     and every routine in staging and mart has a file."""
     cur = db.cursor()
-    cur.execute("SELECT n.nspname || '.' || p.proname, p.prosrc FROM pg_proc AS p"
+    cur.execute("SELECT n.nspname || '.' || p.proname, p.oid::regprocedure::text, p.prosrc FROM pg_proc AS p"
                 " JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE n.nspname IN ('staging', 'mart')")
-    deployed = dict(cur.fetchall())
     files = {p.stem: p.read_text(encoding="utf-8") for p in (REPO / "procedures").glob("*.sql")}
+    # an overload with a file of its own (SCHEMA.NAME(TYPE,...).sql) is named by its signature
+    deployed = {signature if signature in files else name: body for name, signature, body in cur.fetchall()}
     assert set(deployed) == set(files)
     for name, body in deployed.items():
         assert body in files[name], name

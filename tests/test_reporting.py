@@ -1,0 +1,261 @@
+"""Issue 11, items 1, 2 and 5: the analyst views against the pure-Python model
+(week totals as distinct customers counted here from the model's orders),
+ISO weeks in d_calendar, a comment on every column and routine, the backfill
+range overloads and the retention mart of an upgraded legacy warehouse."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+import psycopg2
+import pytest
+from model import Model, iso_period
+from yoyo import get_backend, read_migrations
+
+from salesmart.generate import generate
+from sql_loading import call, load_dataset, load_file, load_report, rows, table
+
+from conftest import SAMPLE
+from test_migrations import LEGACY, MIGRATIONS
+
+ZERO = Decimal("0.00")
+
+
+@pytest.fixture(scope="module")
+def year_end_data(tmp_path_factory):
+    """Report Mon 2024-12-23 .. Sun 12-29, increments 12-30 .. Fri 2025-01-03:
+    ISO week 2025-01 starts in 2024 and is loaded for 5 of its days."""
+    folder = tmp_path_factory.mktemp("year_end")
+    generate(folder, days=5, orders_per_day=60, seed=7, start=date(2024, 12, 23), report_days=7)
+    return folder
+
+
+def week_days(model: Model) -> dict[date, set[date]]:
+    """Monday -> the days of that week the model has orders for."""
+    days = defaultdict(set)
+    for order in model.orders.values():
+        day = order["date_time"].date()
+        days[iso_period(day)[1]].add(day)
+    return days
+
+
+def test_sales_view_is_f_sales_with_names_and_iso_weeks(db, year_end_data):
+    model = Model()
+    load_dataset(db, year_end_data, model)
+    items, cities, customers = model.d_item(), model.d_city(), model.d_customer()
+    expected = []
+    for uid, (date_id, item, customer, city, quantity, amount, status) in model.f_sales().items():
+        day = date(date_id // 10000, date_id // 100 % 100, date_id % 100)
+        period_id, monday = iso_period(day)
+        expected.append((uid, day, date_id, period_id // 100, period_id % 100, period_id, monday,
+                         monday + timedelta(days=6), item, items[item], customer, *customers[customer][:2],
+                         city, cities[city], status, quantity, amount))
+    actual = table(db, "reporting.sales", order_by="uniq_id", exclude=("sale_id",))
+    assert actual == sorted(expected)
+    assert {r[4] for r in actual if r[1] == date(2024, 12, 30)} == {1}          # ISO 2025-W01
+    assert {r[3] for r in actual if r[1] == date(2024, 12, 30)} == {2025}
+    assert any(r[15] == "refunded" for r in actual)
+
+
+def test_weekly_retention_view_is_the_mart_with_names_refunds_and_days(db, year_end_data):
+    model = Model()
+    load_dataset(db, year_end_data, model)
+    items, days = model.d_item(), week_days(model)
+    refunded = defaultdict(lambda: ZERO)
+    for order in model.orders.values():
+        if order["status"] == "refunded":
+            refunded[(iso_period(order["date_time"].date())[0], order["item_id"])] += order["payment_amount"]
+    expected = sorted(
+        ("weekly", period_id, period_id // 100, period_id % 100, r["period_start"],
+         r["period_start"] + timedelta(days=6), item, items[item],
+         r["new_customers_count"], r["returning_customers_count"], r["refunded_customer_count"],
+         r["new_customers_revenue"], r["returning_customers_revenue"], r["customers_refunded"],
+         refunded[(period_id, item)], len(days[r["period_start"]]))
+        for (period_id, item), r in model.retention().items())
+    actual = table(db, "reporting.weekly_retention", order_by="period_id, item_id")
+    assert actual == expected
+    assert {(r[1], r[15]) for r in actual} == {(202452, 7), (202501, 5)}      # the last week is partial
+    assert sum(r[14] for r in actual) > 0
+
+
+def distinct_week_totals(model: Model) -> list[tuple]:
+    """Per ISO week, counted over customers (not items) from the model's orders."""
+    orders = defaultdict(lambda: defaultdict(list))          # monday -> customer -> orders
+    for order in model.orders.values():
+        orders[iso_period(order["date_time"].date())[1]][order["customer_id"]].append(order)
+    days = week_days(model)
+    totals = []
+    for monday, by_customer in sorted(orders.items()):
+        new, returning, refunding = set(), set(), set()
+        new_revenue = returning_revenue = refunded_amount = ZERO
+        refunded_orders = 0
+        for customer, placed in by_customer.items():
+            shipped = [o for o in placed if o["status"] == "shipped"]
+            refunds = [o for o in placed if o["status"] == "refunded"]
+            if len(shipped) == 1:
+                new.add(customer)
+                new_revenue += shipped[0]["payment_amount"]
+            elif len(shipped) >= 2:
+                returning.add(customer)
+                returning_revenue += sum(o["payment_amount"] for o in shipped)
+            if refunds:
+                refunding.add(customer)
+            refunded_orders += len(refunds)
+            refunded_amount += sum((o["payment_amount"] for o in refunds), ZERO)
+        period_id = iso_period(monday)[0]
+        totals.append(("weekly", period_id, period_id // 100, period_id % 100, monday, monday + timedelta(days=6),
+                       len(new), len(returning), len(refunding), new_revenue, returning_revenue,
+                       refunded_orders, refunded_amount, len(days[monday])))
+    return totals
+
+
+def test_week_totals_count_each_customer_once(db, year_end_data):
+    model = Model()
+    load_dataset(db, year_end_data, model)
+    actual = table(db, "reporting.weekly_retention_totals", order_by="period_id")
+    assert actual == distinct_week_totals(model)
+    # per-item counts summed over items count some customers more than once
+    summed = dict(rows(db, "SELECT period_id, sum(returning_customers_count) FROM mart.f_customer_retention"
+                           " GROUP BY period_id"))
+    assert all(summed[r[1]] > r[7] for r in actual)
+
+
+def test_week_totals_of_the_real_sample(db):
+    model = Model()
+    load_report(db, SAMPLE / "report", model)
+    actual = table(db, "reporting.weekly_retention_totals", order_by="period_id")
+    assert actual == distinct_week_totals(model)
+    # issue 11: 188 customers returned in week 2022-47, where the per-item sum says 392
+    assert rows(db, "SELECT returning_customers_count FROM reporting.weekly_retention_totals"
+                    " WHERE period_id = 202247") == [(188,)]
+    assert rows(db, "SELECT sum(returning_customers_count) FROM reporting.weekly_retention"
+                    " WHERE period_id = 202247") == [(392,)]
+
+
+def test_d_calendar_has_the_iso_year_and_week_of_every_day(db):
+    calendar = rows(db, "SELECT date_actual, iso_year, iso_week, week_of_year FROM mart.d_calendar")
+    assert len(calendar) == (date(2099, 12, 31) - date(2000, 1, 1)).days + 1
+    wrong = [r for r in calendar if r[1:3] != r[0].isocalendar()[:2] or r[3] != r[2]]
+    assert wrong == []
+    assert rows(db, "SELECT iso_year, iso_week, year_actual FROM mart.d_calendar WHERE date_actual IN"
+                    " ('2024-12-30', '2021-01-03') ORDER BY date_actual") == [(2020, 53, 2021), (2025, 1, 2024)]
+
+
+# ------------------------------------------------------ self-describing ----
+
+DESCRIBED_SCHEMAS = ("staging", "mart", "reporting", "landing")
+INTERNAL_ROUTINES = {"staging.merge_landing", "mart.load_d_city", "mart.load_d_item", "mart.load_d_customer",
+                     "staging.merge_delivery", "staging.lock_warehouse", "mart.extend_calendar"}
+
+
+def test_every_schema_relation_column_and_routine_has_a_comment(db):
+    schemas = ", ".join(f"'{s}'" for s in DESCRIBED_SCHEMAS)
+    assert rows(db, f"SELECT n.nspname FROM pg_namespace AS n WHERE n.nspname IN ({schemas})"
+                    " AND obj_description(n.oid, 'pg_namespace') IS NULL") == []
+    assert rows(db, f"""
+        SELECT c.oid::regclass::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ({schemas}) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND obj_description(c.oid, 'pg_class') IS NULL""") == []
+    assert rows(db, f"""
+        SELECT c.oid::regclass::text, a.attname
+        FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ({schemas}) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND a.attnum > 0 AND NOT a.attisdropped AND col_description(c.oid, a.attnum) IS NULL
+        ORDER BY 1, 2""") == []
+    routines = rows(db, f"""
+        SELECT n.nspname || '.' || p.proname, p.oid::regprocedure::text, obj_description(p.oid, 'pg_proc')
+        FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname IN ({schemas})""")
+    assert len(routines) >= 13
+    assert [signature for _, signature, comment in routines if comment is None] == []
+    internal = {name for name, _, comment in routines if comment.startswith("Internal")}
+    assert internal == INTERNAL_ROUTINES & {name for name, _, _ in routines}
+
+
+# ------------------------------------------------------------- backfills ----
+
+MARTS = ("mart.f_sales", "mart.f_customer_retention", "mart.d_customer", "mart.d_item", "mart.d_city")
+
+
+def marts(conn) -> dict[str, list[tuple]]:
+    return {name: table(conn, name, order_by=", ".join(
+        c for c in ("date_id", "period_id", "uniq_id", "customer_id", "item_id", "city_id")
+        if c in {col for (col,) in rows(conn, "SELECT column_name FROM information_schema.columns"
+                                              " WHERE table_schema || '.' || table_name = %s", (name,))}),
+                          exclude=("id",)) for name in MARTS}
+
+
+def test_range_overloads_equal_the_per_day_calls(db, year_end_data):
+    for folder in ("report", *(f"increments/{d}" for d in ("2024-12-30", "2024-12-31", "2025-01-01",
+                                                            "2025-01-02", "2025-01-03"))):
+        for path in sorted((year_end_data / folder).glob("*.csv")):
+            load_file(db, path)
+    first, last = date(2024, 12, 23), date(2025, 1, 3)
+    day = first
+    while day <= last:
+        call(db, "mart.load_f_sales", day)
+        day += timedelta(days=1)
+    for monday in (date(2024, 12, 23), date(2024, 12, 30)):
+        call(db, "mart.load_f_customer_retention", monday)
+    per_day = marts(db)
+    assert len(per_day["mart.f_sales"]) == 12 * 60 and len(per_day["mart.f_customer_retention"]) > 12
+
+    db.cursor().execute("DELETE FROM mart.f_customer_retention; DELETE FROM mart.f_sales;"
+                        " DELETE FROM mart.d_customer; DELETE FROM mart.d_item; DELETE FROM mart.d_city")
+    # a Wednesday..Friday range still covers the whole of both weeks
+    call(db, "mart.load_f_sales", first, last)
+    call(db, "mart.load_f_customer_retention", date(2024, 12, 25), date(2025, 1, 3))
+    assert marts(db) == per_day
+
+
+def test_range_overloads_refuse_an_empty_or_open_range(db):
+    for procedure in ("mart.load_f_sales", "mart.load_f_customer_retention"):
+        with pytest.raises(psycopg2.errors.RaiseException, match="is before p_from"):
+            call(db, procedure, date(2024, 1, 2), date(2024, 1, 1))
+        with pytest.raises(psycopg2.errors.RaiseException, match="must not be NULL"):
+            call(db, procedure, None, date(2024, 1, 1))
+
+
+def test_legacy_upgrade_builds_the_retention_mart(empty_database):
+    url = empty_database("legacy_retention")
+    migrations = read_migrations(str(MIGRATIONS))
+    backend = get_backend(url)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        cur = conn.cursor()
+        cur.execute((MIGRATIONS / "0001.legacy-baseline.sql").read_text(encoding="utf-8"))
+        backend.mark_migrations(migrations[:1])
+        for target, values in LEGACY.items():
+            for row in values:
+                cur.execute(f"INSERT INTO {target} VALUES ({', '.join(['%s'] * len(row))})", row)
+        backend.apply_migrations(backend.to_apply(migrations))
+        # week 2022-45: customers 10 and 11 each have two shipped orders (Wed and Thu), so both returning:
+        # item 3: 120.00 (10) + 60.00 (11); item 4: 301.50 (10) + 100.50 (11)
+        assert rows(conn, "SELECT period_id, item_id, period_start, new_customers_count, returning_customers_count,"
+                          " refunded_customer_count, new_customers_revenue, returning_customers_revenue,"
+                          " customers_refunded FROM mart.f_customer_retention ORDER BY 1, 2") == [
+            (202245, 3, date(2022, 11, 7), 0, 2, 0, ZERO, Decimal("180.00"), 0),
+            (202245, 4, date(2022, 11, 7), 0, 2, 0, ZERO, Decimal("402.00"), 0),
+        ]
+    finally:
+        conn.close()
+        backend.connection.close()
+
+
+def test_days_loaded_counts_empty_deliveries_and_days_with_orders(db):
+    from test_retention import csv_bytes, order
+    load_file(db, "user_order_log.csv", data=csv_bytes([
+        order("a", "2022-12-05", 1, 1, 1, 1, 100), order("b", "2022-12-06", 1, 2, 1, 1, 100)], with_status=False))
+    load_file(db, "user_order_log_inc.csv", date(2022, 12, 7), date(2022, 12, 7), data=csv_bytes([], with_status=True))
+    for day in (date(2022, 12, 5), date(2022, 12, 6), date(2022, 12, 7)):
+        call(db, "mart.load_f_sales", day)
+    call(db, "mart.load_f_customer_retention", date(2022, 12, 5))
+    # an order day the load log does not know (as a legacy warehouse's days)
+    db.cursor().execute("INSERT INTO mart.f_sales (date_id, item_id, customer_id, city_id, quantity, payment_amount)"
+                        " VALUES (20221211, 1, 1, 1, 1, 100)")
+    # Mon and Tue hold orders, Wed's delivery was empty, Sun holds a legacy order: 4 of 7
+    assert rows(db, "SELECT DISTINCT days_loaded FROM reporting.weekly_retention") == [(4,)]
+    assert rows(db, "SELECT days_loaded FROM reporting.weekly_retention_totals") == [(4,)]
