@@ -17,6 +17,7 @@ CREATE OR REPLACE PROCEDURE staging.log_load(
     p_error_message      text        DEFAULT NULL,
     p_started_at         timestamptz DEFAULT now())
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO staging.load_log (
