@@ -1,11 +1,13 @@
 -- Brings mart.d_item up to date (SCD1) for the items of day p_date's orders
 -- and of the f_sales rows about to be replaced: each takes the name of its
 -- latest staging order, so the outcome does not depend on load order.
+-- Unchanged rows are left alone, unlocked.
 CREATE OR REPLACE PROCEDURE mart.load_d_item(p_date date)
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    INSERT INTO mart.d_item AS d (item_id, item_name)
+    CALL staging.lock_warehouse();
+    INSERT INTO mart.d_item (item_id, item_name)
     SELECT latest.item_id, latest.item_name
     FROM (SELECT s.item_id
           FROM staging.user_order_log AS s
@@ -20,9 +22,11 @@ BEGIN
         WHERE s.item_id = touched.item_id
         ORDER BY s.date_time DESC, s.uniq_id DESC
         LIMIT 1) AS latest
+    WHERE NOT EXISTS (SELECT FROM mart.d_item AS unchanged
+                      WHERE unchanged.item_id = latest.item_id
+                        AND unchanged.item_name IS NOT DISTINCT FROM latest.item_name)
     ORDER BY latest.item_id
     ON CONFLICT ON CONSTRAINT d_item_item_id_key DO UPDATE
-    SET item_name = excluded.item_name
-    WHERE d.item_name IS DISTINCT FROM excluded.item_name;
+    SET item_name = excluded.item_name;
 END;
 $$;

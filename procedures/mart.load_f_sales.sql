@@ -4,9 +4,11 @@
 -- no-ops. Dimensions are brought up to date first; members that only the
 -- replaced rows had, and that no order has any more, are removed after, so a
 -- corrected re-delivery leaves no trace of the version it corrects. Orders
--- re-dated here from another week get that week's retention recomputed.
+-- re-dated here from another week get that week's retention recomputed. A
+-- day the calendar lacks gets its year added to mart.d_calendar.
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_date_id            integer := to_char(p_date, 'YYYYMMDD')::integer;
@@ -19,16 +21,8 @@ BEGIN
     IF p_date IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_sales: p_date must not be NULL';
     END IF;
-    -- Each statement below reads staging afresh: wait out a staging load of
-    -- the orders, and hold it off, so they all read the same orders. Taken
-    -- before the day's lock, as a staging load followed by this call in one
-    -- transaction takes them, so the two orders never cross.
-    PERFORM pg_advisory_xact_lock_shared(hashtext('staging.user_order_log'));
-    PERFORM pg_advisory_xact_lock(hashtext('mart.f_sales'), v_date_id);
-    IF NOT EXISTS (SELECT FROM mart.d_calendar AS c WHERE c.date_id = v_date_id) THEN
-        RAISE EXCEPTION 'mart.load_f_sales: mart.d_calendar has no day %', p_date
-            USING HINT = 'extend mart.d_calendar to cover the data';
-    END IF;
+    CALL staging.lock_warehouse();
+    CALL mart.extend_calendar(p_date);
 
     SELECT array_agg(DISTINCT f.customer_id), array_agg(DISTINCT f.item_id), array_agg(DISTINCT f.city_id)
     INTO v_previous_customers, v_previous_items, v_previous_cities
