@@ -1,5 +1,6 @@
 -- Brings mart.d_city up to date (SCD1) for the cities of day p_date's orders
--- and of the f_sales rows about to be replaced: each takes the name of its
+-- and of the f_sales rows about to be replaced (the day's, and those of
+-- orders re-dated to it): each takes the name of its
 -- latest staging order, so the outcome does not depend on load order.
 -- Unchanged rows are left alone, unlocked.
 CREATE OR REPLACE PROCEDURE mart.load_d_city(p_date date)
@@ -15,7 +16,12 @@ BEGIN
           UNION
           SELECT f.city_id
           FROM mart.f_sales AS f
-          WHERE f.date_id = to_char(p_date, 'YYYYMMDD')::integer) AS touched
+          WHERE f.date_id = to_char(p_date, 'YYYYMMDD')::integer
+          UNION
+          SELECT f.city_id
+          FROM staging.user_order_log AS s
+          JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
+          WHERE s.date_time >= p_date AND s.date_time < p_date + 1) AS touched
     CROSS JOIN LATERAL (
         SELECT s.city_id, s.city_name
         FROM staging.user_order_log AS s

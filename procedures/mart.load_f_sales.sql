@@ -24,24 +24,27 @@ BEGIN
     CALL staging.lock_warehouse();
     CALL mart.extend_calendar(p_date);
 
-    SELECT array_agg(DISTINCT f.customer_id), array_agg(DISTINCT f.item_id), array_agg(DISTINCT f.city_id)
-    INTO v_previous_customers, v_previous_items, v_previous_cities
-    FROM mart.f_sales AS f
-    WHERE f.date_id = v_date_id;
+    -- The f_sales rows this load replaces: the day's, and those of orders
+    -- re-dated to this day from another, which leave their day and week; no
+    -- load of this day's week covers that one, so its retention is
+    -- recomputed at the end.
+    SELECT array_agg(DISTINCT r.customer_id), array_agg(DISTINCT r.item_id), array_agg(DISTINCT r.city_id),
+           array_agg(DISTINCT c.first_day_of_week)
+               FILTER (WHERE c.first_day_of_week <> date_trunc('week', p_date)::date)
+    INTO v_previous_customers, v_previous_items, v_previous_cities, v_weeks_left
+    FROM (SELECT f.customer_id, f.item_id, f.city_id, f.date_id
+          FROM mart.f_sales AS f
+          WHERE f.date_id = v_date_id
+          UNION ALL
+          SELECT f.customer_id, f.item_id, f.city_id, f.date_id
+          FROM staging.user_order_log AS s
+          JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
+          WHERE s.date_time >= p_date AND s.date_time < p_date + 1 AND f.date_id <> v_date_id) AS r
+    JOIN mart.d_calendar AS c ON c.date_id = r.date_id;
 
     CALL mart.load_d_city(p_date);
     CALL mart.load_d_item(p_date);
     CALL mart.load_d_customer(p_date);
-
-    -- Orders re-dated to this day from another week leave that week; no load
-    -- of this day's week covers it, so its retention is recomputed at the end.
-    SELECT array_agg(DISTINCT c.first_day_of_week)
-    INTO v_weeks_left
-    FROM staging.user_order_log AS s
-    JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
-    JOIN mart.d_calendar AS c ON c.date_id = f.date_id
-    WHERE s.date_time >= p_date AND s.date_time < p_date + 1
-      AND c.first_day_of_week <> date_trunc('week', p_date)::date;
 
     DELETE FROM mart.f_sales AS f
     WHERE f.date_id = v_date_id

@@ -316,6 +316,11 @@ def test_legacy_warehouse_upgrade_keeps_every_row(empty_database, baseline):
             assert after[name] == expected, name
         cur.execute("SELECT DISTINCT status FROM staging.user_order_log")
         assert cur.fetchall() == [("shipped",)]
+        # Each staging row is the delivery of its own date (0009), so a later delivery of its day replaces it.
+        cur.execute("SELECT delivery_day::text, uniq_id FROM staging.user_order_log_delivery ORDER BY 2")
+        assert cur.fetchall() == [(r[1], r[0]) for r in before["staging.user_order_log"]]
+        cur.execute("SELECT count(*) FROM staging.user_activity_log_delivery")
+        assert cur.fetchall() == [(2,)]
         cur.execute("SELECT DISTINCT status, uniq_id FROM mart.f_sales")
         assert cur.fetchall() == [("shipped", None)]
         sums = ("SELECT (SELECT (sum(quantity), sum(payment_amount))::text FROM staging.user_order_log),"
