@@ -5,13 +5,18 @@ refuse (item 10)."""
 from __future__ import annotations
 
 import calendar
+import os
+import subprocess
 from datetime import date
+from pathlib import Path
 
+import psycopg2
 import pytest
 
 from model import Model
 from sql_loading import build_marts, load_file, rows
 
+REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
                 "item_id,item_name,quantity,payment_amount,status")
 
@@ -49,3 +54,56 @@ def test_the_calendar_grows_to_any_valid_date(db, tmp_path, day):
          date(day.year, 1, 1), date(day.year, 12, 31))]
     assert rows(db, "SELECT period_id, item_id, new_customers_count, customers_refunded"
                     " FROM mart.f_customer_retention") == [(iso_year * 100 + iso_week, 1, 1, 1)]
+
+
+# ----------------------------------------------------------------- item 10 ----
+
+def _yoyo(url: str, *args: str, allow_data_loss: bool = False) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DATABASE_URL=url)
+    env.pop("PGOPTIONS", None)
+    if allow_data_loss:
+        env["PGOPTIONS"] = "-c salesmart.allow_data_loss=on"
+    return subprocess.run([str(REPO / ".venv" / "bin" / "yoyo"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_rollbacks_that_would_lose_or_falsify_data_refuse(empty_database, tmp_path):
+    url = empty_database("rollback_guards")
+    assert _yoyo(url, "apply").returncode == 0
+    day = date(2024, 12, 23)
+    path = tmp_path / "user_order_log_inc.csv"
+    order_file(path, [order_line(1, "a" * 32, day), order_line(2, "r" * 32, day, status="refunded")])
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        load_file(conn, path, day, day)
+        build_marts(conn, [day])
+
+        def applied() -> list[str]:
+            return [m for (m,) in rows(conn, "SELECT migration_id FROM _yoyo_migration ORDER BY 1")]
+
+        everything = applied()
+        # 0006 keeps the only record of past loads
+        refused = _yoyo(url, "rollback", "--revision", "0006.load-log")
+        assert refused.returncode != 0
+        assert "rolling back 0006.load-log would drop the record of past loads" in refused.stderr
+        assert rows(conn, "SELECT count(*) FROM staging.load_log") == [(1,)]
+        assert applied() == everything[:everything.index("0006.load-log") + 1]
+
+        assert _yoyo(url, "rollback", "--revision", "0003.f-sales-order-key", allow_data_loss=True).returncode == 0
+        # 0002: refunds would become shipped orders with negative amounts
+        refused = _yoyo(url, "rollback", "--revision", "0002.order-status")
+        assert refused.returncode != 0 and "would turn the stored refunds into shipped orders" in refused.stderr
+        assert rows(conn, "SELECT status, count(*) FROM mart.f_sales GROUP BY 1 ORDER BY 1") == [
+            ("refunded", 1), ("shipped", 1)]
+        conn.cursor().execute("DELETE FROM mart.f_sales WHERE status = 'refunded'")
+        conn.cursor().execute("DELETE FROM staging.user_order_log WHERE status = 'refunded'")
+        assert _yoyo(url, "rollback", "--revision", "0002.order-status").returncode == 0
+        # 0001: the orders themselves
+        refused = _yoyo(url, "rollback", "--all")
+        assert refused.returncode != 0 and "would drop the data in staging and mart" in refused.stderr
+        assert rows(conn, "SELECT uniq_id FROM staging.user_order_log") == [("a" * 32,)]
+        assert _yoyo(url, "rollback", "--all", allow_data_loss=True).returncode == 0
+        assert applied() == []
+    finally:
+        conn.close()
