@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import calendar
 import os
+import shutil
 import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import psycopg2
 import pytest
 
 from model import Model
-from sql_loading import build_marts, load_file, rows
+from salesmart.generate import generate
+from sql_loading import build_marts, load_file, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
@@ -107,3 +110,65 @@ def test_rollbacks_that_would_lose_or_falsify_data_refuse(empty_database, tmp_pa
         assert applied() == []
     finally:
         conn.close()
+
+
+# ------------------------------------------------------------------ item 6 ----
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reliability")
+    generate(root, days=2, orders_per_day=10, seed=5, start=date(2024, 12, 16), report_days=2)
+    return root
+
+
+def _load_dir(dsn: str, folder: Path) -> subprocess.CompletedProcess:
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "PGOPTIONS")}
+    env["DATABASE_URL"] = dsn
+    return subprocess.run([sys.executable, "-m", "salesmart", "load-dir", str(folder)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _broken_copy(source: Path, target: Path, breakage) -> Path:
+    shutil.copytree(source, target, symlinks=True)
+    breakage(sorted((target / "increments").iterdir())[-1])
+    return target
+
+
+def _missing_file(increment: Path) -> None:
+    (increment / "price_log_inc.csv").unlink()
+
+
+def _empty_folder(increment: Path) -> None:
+    shutil.rmtree(increment)
+    increment.mkdir()
+
+
+def _directory(increment: Path) -> None:
+    (increment / "user_order_log_inc.csv").unlink()
+    (increment / "user_order_log_inc.csv").mkdir()
+
+
+def _dangling_symlink(increment: Path) -> None:
+    (increment / "user_activity_log_inc.csv").unlink()
+    (increment / "user_activity_log_inc.csv").symlink_to(increment / "gone.csv")
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (_missing_file, "incomplete delivery, no price_log file; nothing loaded"),
+    (_empty_folder, "incomplete delivery, no user_order_log, user_activity_log, customer_research, price_log file"),
+    (_directory, "user_order_log_inc.csv: a directory, not a file; nothing loaded"),
+    (_dangling_symlink, "user_activity_log_inc.csv: a dangling symlink, not a file; nothing loaded"),
+])
+def test_an_incomplete_delivery_changes_nothing(dsn, db, small_dataset, tmp_path, breakage, message):
+    before = snapshot(db)
+    folder = _broken_copy(small_dataset, tmp_path / "data", breakage)
+    result = _load_dir(dsn, folder)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    # checked before anything loads: not even the report or the complete days went in
+    assert snapshot(db) == before
+    # and the same folder, repaired, loads
+    shutil.rmtree(folder)
+    assert _load_dir(dsn, shutil.copytree(small_dataset, folder)).returncode == 0
+    assert rows(db, "SELECT count(*) FROM mart.f_sales") == [(40,)]
