@@ -9,7 +9,9 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+import threading
+import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -17,7 +19,8 @@ import pytest
 
 from model import Model
 from salesmart.generate import generate
-from sql_loading import build_marts, load_file, rows, snapshot
+from salesmart.warehouse import SourceFile, load_delivery
+from sql_loading import build_marts, content, load_file, reset, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
@@ -172,3 +175,101 @@ def test_an_incomplete_delivery_changes_nothing(dsn, db, small_dataset, tmp_path
     shutil.rmtree(folder)
     assert _load_dir(dsn, shutil.copytree(small_dataset, folder)).returncode == 0
     assert rows(db, "SELECT count(*) FROM mart.f_sales") == [(40,)]
+
+
+# ------------------------------------------------------------------ item 8 ----
+
+def _in_threads(*works) -> list[Exception]:
+    errors: list[Exception] = []
+
+    def run(work):
+        try:
+            work()
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def _inc(root: Path, day: date, kind: str = "user_order_log") -> Path:
+    return root / "increments" / day.isoformat() / f"{kind}_inc.csv"
+
+
+def test_a_multi_day_transaction_beside_a_single_day_call_does_not_deadlock(dsn, db, small_dataset):
+    """The issue's repro: BEGIN; load_f_sales(D1); sleep; load_f_sales(D2); COMMIT in one session, and
+    load_f_sales(D2) in another 0.7 s later. The days share items and cities; ON CONFLICT used to lock them."""
+    d1, d2 = date(2024, 12, 18), date(2024, 12, 19)
+    for day in (d1, d2):
+        load_file(db, _inc(small_dataset, day), day, day)
+    build_marts(db, [d1, d2])   # the dimension rows exist: a re-run of the days changes none of them
+    assert rows(db, "SELECT item_id FROM staging.user_order_log GROUP BY item_id"
+                    " HAVING count(DISTINCT date_time) > 1") != [], "the days share no item"
+    single_started = threading.Event()
+
+    def multi_day():
+        conn = psycopg2.connect(dsn)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("CALL mart.load_f_sales(%s)", (d1,))
+                single_started.wait(10)
+                time.sleep(1.0)
+                cur.execute("CALL mart.load_f_sales(%s)", (d2,))
+        finally:
+            conn.close()
+
+    def single_day():
+        time.sleep(0.7)
+        conn = psycopg2.connect(dsn)
+        try:
+            with conn, conn.cursor() as cur:
+                single_started.set()
+                cur.execute("CALL mart.load_f_sales(%s)", (d2,))
+        finally:
+            conn.close()
+
+    assert _in_threads(multi_day, single_day) == []
+    model = Model()
+    for day in (d1, d2):
+        model.load_file(_inc(small_dataset, day), day, day)
+    assert {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
+                                          " payment_amount, status FROM mart.f_sales")} == model.f_sales()
+    assert dict((r[0], r[1:]) for r in rows(db, "SELECT customer_id, first_name, last_name, city_id"
+                                                " FROM mart.d_customer")) == model.d_customer()
+
+
+def test_two_loads_of_one_day_and_three_rebuilds_of_one_week_at_once(dsn, db, small_dataset):
+    day = date(2024, 12, 18)
+    files = [SourceFile(path, str(path)) for path in sorted(_inc(small_dataset, day).parent.iterdir())]
+
+    def load():
+        load_delivery(dsn, files, load_kind="increment", where="test", date_from=day, date_to=day)
+
+    assert _in_threads(load, load, lambda: load_delivery(dsn, [SourceFile(p, str(p)) for p in sorted(
+        _inc(small_dataset, day + timedelta(days=1)).parent.iterdir())], load_kind="increment", where="test",
+        date_from=day + timedelta(days=1), date_to=day + timedelta(days=1))) == []
+    concurrent = content(db)
+    assert rows(db, "SELECT status, count(*) FROM staging.load_log GROUP BY 1") == [("success", 12)]
+
+    def rebuild_week():
+        conn = psycopg2.connect(dsn)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("CALL mart.load_f_customer_retention(%s)", (day,))
+        finally:
+            conn.close()
+
+    db.cursor().execute("TRUNCATE mart.f_customer_retention")
+    assert _in_threads(rebuild_week, rebuild_week, rebuild_week) == []
+    assert content(db) == concurrent
+
+    reset(db)
+    for current in (day, day + timedelta(days=1)):
+        load_delivery(dsn, [SourceFile(p, str(p)) for p in sorted(_inc(small_dataset, current).parent.iterdir())],
+                      load_kind="increment", where="test", date_from=current, date_to=current)
+    assert content(db) == concurrent
