@@ -194,7 +194,8 @@ def _error_message(error: Exception) -> str:
         context = (error.diag.context or "").splitlines()
         copy_context = [line for line in context if line.startswith("COPY ")]
         return error.diag.message_primary + (f" ({copy_context[0]})" if copy_context else "")
-    return str(error).strip()
+    # libpq's own messages (a lost connection) span lines: one line for the log and the load log.
+    return " ".join(str(error).split())
 
 
 def _retryable(error: Exception) -> bool:
