@@ -12,7 +12,8 @@
 -- marts are to be rebuilt. An undated file (p_date_column NULL: price_log) is
 -- a snapshot and replaces the table whole. Logs the load and empties
 -- landing. The staging.load_* procedures call this with each file's key and
--- date.
+-- date. Its sorts and hashes run over a whole file at once: they get the
+-- memory to do it without spilling (work_mem, for this call only).
 CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_table       text,
     p_key_columns text[],
@@ -26,6 +27,7 @@ CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_checksum    text,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
+SET work_mem = '256MB' SET jit = off
 AS $$
 DECLARE
     v_landing         text := format('landing.%I', p_table);
