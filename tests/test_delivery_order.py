@@ -155,6 +155,10 @@ def test_random_delivery_histories_end_as_the_final_versions_loaded_once(dsn, db
         "SELECT period_id, item_id, new_customers_count, returning_customers_count, refunded_customer_count,"
         " new_customers_revenue, returning_customers_revenue, customers_refunded, period_start"
         " FROM mart.f_customer_retention"))} == {k: tuple(v.values()) for k, v in model.retention().items()}
+    assert rows(db, "SELECT uniq_id FROM mart.f_sales AS f"       # no foreign keys: the loads keep integrity
+                    " WHERE NOT EXISTS (SELECT FROM mart.d_item AS d WHERE d.item_id = f.item_id)"
+                    " OR NOT EXISTS (SELECT FROM mart.d_customer AS d WHERE d.customer_id = f.customer_id)"
+                    " OR NOT EXISTS (SELECT FROM mart.d_calendar AS d WHERE d.date_id = f.date_id)") == []
     assert {r[0] for r in rows(db, "SELECT uniq_id FROM staging.user_activity_log")} == set(model.activity)
     assert rows(db, "SELECT count(*) FROM staging.customer_research") == [(len(model.research),)]
 
