@@ -14,23 +14,12 @@ from yoyo import step  # noqa: E402
 
 __depends__ = {"0008.routines"}
 
+# The history tables have the columns of the staging tables (LIKE), plus the delivery day.
 step("""
 CREATE TABLE staging.user_order_log_delivery (
-    delivery_day   date           NOT NULL,
-    uniq_id        varchar(32)    NOT NULL,
-    date_time      timestamp      NOT NULL,
-    city_id        integer        NOT NULL,
-    city_name      varchar(100),
-    customer_id    integer        NOT NULL,
-    first_name     varchar(100),
-    last_name      varchar(100),
-    item_id        integer        NOT NULL,
-    item_name      varchar(100),
-    quantity       bigint,
-    payment_amount numeric(10, 2),
-    status         varchar(10)    NOT NULL,
-    CONSTRAINT user_order_log_delivery_pkey PRIMARY KEY (uniq_id, delivery_day),
-    CONSTRAINT user_order_log_delivery_status_check CHECK (status IN ('shipped', 'refunded'))
+    delivery_day date NOT NULL,
+    LIKE staging.user_order_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+    CONSTRAINT user_order_log_delivery_pkey PRIMARY KEY (uniq_id, delivery_day)
 );
 CREATE INDEX user_order_log_delivery_delivery_day_idx ON staging.user_order_log_delivery (delivery_day);
 COMMENT ON TABLE staging.user_order_log_delivery IS
@@ -45,12 +34,8 @@ SELECT date_time::date, uniq_id, date_time, city_id, city_name, customer_id, fir
 FROM staging.user_order_log;
 
 CREATE TABLE staging.user_activity_log_delivery (
-    delivery_day date        NOT NULL,
-    uniq_id      varchar(32) NOT NULL,
-    date_time    timestamp   NOT NULL,
-    action_id    integer     NOT NULL,
-    customer_id  integer     NOT NULL,
-    quantity     bigint,
+    delivery_day date NOT NULL,
+    LIKE staging.user_activity_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
     CONSTRAINT user_activity_log_delivery_pkey PRIMARY KEY (uniq_id, delivery_day)
 );
 CREATE INDEX user_activity_log_delivery_delivery_day_idx ON staging.user_activity_log_delivery (delivery_day);
@@ -63,12 +48,8 @@ SELECT date_time::date, uniq_id, date_time, action_id, customer_id, quantity
 FROM staging.user_activity_log;
 
 CREATE TABLE staging.customer_research_delivery (
-    delivery_day date           NOT NULL,
-    date_id      timestamp      NOT NULL,
-    category_id  integer        NOT NULL,
-    geo_id       integer        NOT NULL,
-    sales_qty    integer,
-    sales_amt    numeric(14, 2),
+    delivery_day date NOT NULL,
+    LIKE staging.customer_research INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
     CONSTRAINT customer_research_delivery_pkey PRIMARY KEY (date_id, category_id, geo_id, delivery_day)
 );
 CREATE INDEX customer_research_delivery_delivery_day_idx ON staging.customer_research_delivery (delivery_day);
