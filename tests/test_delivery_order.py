@@ -167,3 +167,28 @@ def test_random_delivery_histories_end_as_the_final_versions_loaded_once(dsn, db
         for day in order_of_days:
             load(dsn, *folders[day, final[day]], day)
         assert_same(shuffled, content(db), f"seed {seed}: final versions {'reversed' if order_of_days[0] != DAYS[0] else 'in date order'}")
+
+
+def test_a_report_row_dated_outside_its_range_belongs_to_the_nearest_day(dsn, db, tmp_path):
+    """A report delivers each day of start..end; a row dated outside the range is out of date
+    and belongs to the delivery of the nearest day of the range, which a later delivery of that
+    day replaces like any other of its rows."""
+    first, last = date(2024, 12, 23), date(2024, 12, 24)
+    early, late, inside = "e" * 32, "l" * 32, "i" * 32
+    report = write_delivery(tmp_path / "report", [order(early, first - timedelta(days=3), 1, 1, 1, "shipped"),
+                                                  order(inside, first, 2, 2, 1, "shipped"),
+                                                  order(late, last + timedelta(days=2), 3, 3, 1, "shipped")], [], [])
+    load_delivery(dsn, report, load_kind="report", where="report", date_from=first, date_to=last)
+    assert rows(db, "SELECT uniq_id, delivery_day FROM staging.user_order_log_delivery ORDER BY 2, 1") == [
+        (early, first), (inside, first), (late, last)]
+    assert rows(db, "SELECT out_of_date_rows FROM staging.load_log WHERE file_kind = 'user_order_log'") == [(2,)]
+    assert sorted(facts(db)) == sorted([early, inside, late])    # the marts of the rows' own days too
+
+    corrected = write_delivery(tmp_path / "last", [], [], [])   # day `last` corrected: no orders
+    load(dsn, tmp_path / "last", corrected, last)
+    assert sorted(facts(db)) == sorted([early, inside])
+    model = Model()
+    for files, day_from, day_to in ((report, first, last), (corrected, last, last)):
+        for file in files:
+            model.load_file(file.path, day_from, day_to)
+    assert facts(db) == model.f_sales()
