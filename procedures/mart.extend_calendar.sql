@@ -40,3 +40,6 @@ BEGIN
     ON CONFLICT ON CONSTRAINT d_calendar_pkey DO NOTHING;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.extend_calendar(date) IS
+    'adds the calendar year of p_day to mart.d_calendar when it lacks that day';

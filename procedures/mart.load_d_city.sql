@@ -36,3 +36,6 @@ BEGIN
     SET city_name = excluded.city_name;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_d_city(date) IS
+    'brings mart.d_city up to date (SCD1) for the cities of day p_date';

@@ -38,3 +38,6 @@ BEGIN
     SET first_name = excluded.first_name, last_name = excluded.last_name, city_id = excluded.city_id;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_d_customer(date) IS
+    'brings mart.d_customer up to date (SCD1) for the customers of day p_date';

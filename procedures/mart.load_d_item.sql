@@ -36,3 +36,6 @@ BEGIN
     SET item_name = excluded.item_name;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_d_item(date) IS
+    'brings mart.d_item up to date (SCD1) for the items of day p_date';

@@ -44,3 +44,6 @@ BEGIN
     ORDER BY o.item_id;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_f_customer_retention(date) IS
+    'recomputes mart.f_customer_retention for the ISO week containing p_week';

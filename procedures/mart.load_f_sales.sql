@@ -94,3 +94,6 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_f_sales(date) IS
+    'dimensions and mart.f_sales for day p_date: one row per current order of the day, refunds negated';

@@ -20,3 +20,6 @@ BEGIN
         p_touched_days => v_touched_days);
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.load_price_log(text, text, text, text) IS
+    'replaces staging.price_log whole with landing.price_log (an undated snapshot)';

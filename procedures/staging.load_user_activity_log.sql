@@ -22,3 +22,6 @@ BEGIN
         p_touched_days => p_touched_days);
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.load_user_activity_log(date, date, text, text, text, text, date[]) IS
+    'merges landing.user_activity_log into staging as the delivery of p_date_from..p_date_to (NULL, NULL: the file''s own dates); p_touched_days: the days it changed';

@@ -10,3 +10,6 @@ BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('salesmart.warehouse'));
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.lock_warehouse() IS
+    'takes the one warehouse-wide writer lock (advisory, to the end of the transaction); every writing procedure calls it first';

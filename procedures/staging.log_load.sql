@@ -35,3 +35,6 @@ BEGIN
     END IF;
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.log_load(text, text, text, text, date, date, text, bigint, bigint, bigint, bigint, text, text, timestamptz) IS
+    'writes one staging.load_log row (a merge''s success, or a failed load after its rollback)';

@@ -104,3 +104,6 @@ BEGIN
     FROM unnest(p_touched_days || v_touched) AS day;
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.merge_delivery(text, text[], text, date, date, date[]) IS
+    'replaces the deliveries of p_date_from..p_date_to in the history table and recomputes the current version of the keys involved; returns the touched days';

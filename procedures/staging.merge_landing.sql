@@ -142,3 +142,6 @@ BEGIN
         p_checksum => p_checksum);
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.merge_landing(text, text[], text, boolean, date, date, text, text, text, text, date[]) IS
+    'merges a landing table into staging as the delivery of p_date_from..p_date_to: copies collapsed, differing copies refused, counts logged; returns the touched days';

@@ -183,6 +183,9 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
     assert set(deployed) == set(files)
     for name, body in deployed.items():
         assert body in files[name], name
+    cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+                " WHERE n.nspname IN ('staging', 'mart') AND obj_description(p.oid, 'pg_proc') IS NULL")
+    assert cur.fetchall() == [], "routines without a COMMENT (SPEC 5.1)"
 
 
 # ----------------------------------------------------- routine versioning ----
