@@ -1,8 +1,11 @@
 -- Recomputes mart.f_customer_retention for the ISO week containing p_week
 -- (SPEC 4.3) from the f_sales rows of that week loaded so far, replacing the
--- week's rows whole.
+-- week's rows whole. A customer's shipped orders of the week are counted by
+-- a window over the week's rows, not a join: no row estimate can turn it
+-- into a nested loop.
 CREATE OR REPLACE PROCEDURE mart.load_f_customer_retention(p_week date)
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_week_start    date := date_trunc('week', p_week)::date;
@@ -14,7 +17,7 @@ BEGIN
     IF p_week IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_customer_retention: p_week must not be NULL';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('mart.f_customer_retention'), v_period_id);
+    CALL staging.lock_warehouse();
 
     DELETE FROM mart.f_customer_retention AS r
     WHERE r.period_name = 'weekly' AND r.period_id = v_period_id;
@@ -24,24 +27,23 @@ BEGIN
         new_customers_count, returning_customers_count, refunded_customer_count,
         new_customers_revenue, returning_customers_revenue, customers_refunded)
     WITH week_orders AS (
-        SELECT f.customer_id, f.item_id, f.status, f.payment_amount
+        SELECT f.customer_id, f.item_id, f.status, f.payment_amount,
+               count(*) FILTER (WHERE f.status = 'shipped') OVER (PARTITION BY f.customer_id) AS shipped_orders
         FROM mart.f_sales AS f
         WHERE f.date_id BETWEEN v_first_date_id AND v_last_date_id
-    ), shipped_per_customer AS (
-        SELECT o.customer_id, count(*) FILTER (WHERE o.status = 'shipped') AS shipped_orders
-        FROM week_orders AS o
-        GROUP BY o.customer_id
     )
     SELECT 'weekly', v_period_id, o.item_id, v_week_start,
-           count(DISTINCT o.customer_id) FILTER (WHERE o.status = 'shipped' AND c.shipped_orders = 1),
-           count(DISTINCT o.customer_id) FILTER (WHERE o.status = 'shipped' AND c.shipped_orders >= 2),
+           count(DISTINCT o.customer_id) FILTER (WHERE o.status = 'shipped' AND o.shipped_orders = 1),
+           count(DISTINCT o.customer_id) FILTER (WHERE o.status = 'shipped' AND o.shipped_orders >= 2),
            count(DISTINCT o.customer_id) FILTER (WHERE o.status = 'refunded'),
-           coalesce(sum(o.payment_amount) FILTER (WHERE o.status = 'shipped' AND c.shipped_orders = 1), 0),
-           coalesce(sum(o.payment_amount) FILTER (WHERE o.status = 'shipped' AND c.shipped_orders >= 2), 0),
+           coalesce(sum(o.payment_amount) FILTER (WHERE o.status = 'shipped' AND o.shipped_orders = 1), 0),
+           coalesce(sum(o.payment_amount) FILTER (WHERE o.status = 'shipped' AND o.shipped_orders >= 2), 0),
            count(*) FILTER (WHERE o.status = 'refunded')
     FROM week_orders AS o
-    JOIN shipped_per_customer AS c ON c.customer_id = o.customer_id
     GROUP BY o.item_id
     ORDER BY o.item_id;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_f_customer_retention(date) IS
+    'recomputes mart.f_customer_retention for the ISO week containing p_week';

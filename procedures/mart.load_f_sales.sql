@@ -4,9 +4,15 @@
 -- no-ops. Dimensions are brought up to date first; members that only the
 -- replaced rows had, and that no order has any more, are removed after, so a
 -- corrected re-delivery leaves no trace of the version it corrects. Orders
--- re-dated here from another week get that week's retention recomputed.
+-- re-dated here from another week get that week's retention recomputed. A
+-- day the calendar lacks gets its year added to mart.d_calendar. f_sales has
+-- no foreign keys (three trigger calls per row): the dimension rows of every
+-- fact of the day are written first, in this transaction, and a member is
+-- only removed when no fact has it. Its statements are short and many: JIT
+-- compiling them costs more than it saves.
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$
 DECLARE
     v_date_id            integer := to_char(p_date, 'YYYYMMDD')::integer;
@@ -19,35 +25,30 @@ BEGIN
     IF p_date IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_sales: p_date must not be NULL';
     END IF;
-    -- Each statement below reads staging afresh: wait out a staging load of
-    -- the orders, and hold it off, so they all read the same orders. Taken
-    -- before the day's lock, as a staging load followed by this call in one
-    -- transaction takes them, so the two orders never cross.
-    PERFORM pg_advisory_xact_lock_shared(hashtext('staging.user_order_log'));
-    PERFORM pg_advisory_xact_lock(hashtext('mart.f_sales'), v_date_id);
-    IF NOT EXISTS (SELECT FROM mart.d_calendar AS c WHERE c.date_id = v_date_id) THEN
-        RAISE EXCEPTION 'mart.load_f_sales: mart.d_calendar has no day %', p_date
-            USING HINT = 'extend mart.d_calendar to cover the data';
-    END IF;
+    CALL staging.lock_warehouse();
+    CALL mart.extend_calendar(p_date);
 
-    SELECT array_agg(DISTINCT f.customer_id), array_agg(DISTINCT f.item_id), array_agg(DISTINCT f.city_id)
-    INTO v_previous_customers, v_previous_items, v_previous_cities
-    FROM mart.f_sales AS f
-    WHERE f.date_id = v_date_id;
+    -- The f_sales rows this load replaces: the day's, and those of orders
+    -- re-dated to this day from another, which leave their day and week; no
+    -- load of this day's week covers that one, so its retention is
+    -- recomputed at the end.
+    SELECT array_agg(DISTINCT r.customer_id), array_agg(DISTINCT r.item_id), array_agg(DISTINCT r.city_id),
+           array_agg(DISTINCT c.first_day_of_week)
+               FILTER (WHERE c.first_day_of_week <> date_trunc('week', p_date)::date)
+    INTO v_previous_customers, v_previous_items, v_previous_cities, v_weeks_left
+    FROM (SELECT f.customer_id, f.item_id, f.city_id, f.date_id
+          FROM mart.f_sales AS f
+          WHERE f.date_id = v_date_id
+          UNION ALL
+          SELECT f.customer_id, f.item_id, f.city_id, f.date_id
+          FROM staging.user_order_log AS s
+          JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
+          WHERE s.date_time >= p_date AND s.date_time < p_date + 1 AND f.date_id <> v_date_id) AS r
+    JOIN mart.d_calendar AS c ON c.date_id = r.date_id;
 
     CALL mart.load_d_city(p_date);
     CALL mart.load_d_item(p_date);
     CALL mart.load_d_customer(p_date);
-
-    -- Orders re-dated to this day from another week leave that week; no load
-    -- of this day's week covers it, so its retention is recomputed at the end.
-    SELECT array_agg(DISTINCT c.first_day_of_week)
-    INTO v_weeks_left
-    FROM staging.user_order_log AS s
-    JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
-    JOIN mart.d_calendar AS c ON c.date_id = f.date_id
-    WHERE s.date_time >= p_date AND s.date_time < p_date + 1
-      AND c.first_day_of_week <> date_trunc('week', p_date)::date;
 
     DELETE FROM mart.f_sales AS f
     WHERE f.date_id = v_date_id
@@ -93,3 +94,6 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+COMMENT ON PROCEDURE mart.load_f_sales(date) IS
+    'dimensions and mart.f_sales for day p_date: one row per current order of the day, refunds negated';

@@ -7,12 +7,19 @@ CREATE OR REPLACE PROCEDURE staging.load_price_log(
     p_file_name text DEFAULT 'price_log.csv',
     p_checksum  text DEFAULT NULL)
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_touched_days date[];  -- a snapshot has no business days: stays NULL
 BEGIN
     CALL staging.merge_landing(
         p_table => 'price_log', p_key_columns => ARRAY['item_name'],
         p_date_column => NULL, p_has_header => false,
         p_date_from => NULL, p_date_to => NULL,
-        p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum);
+        p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum,
+        p_touched_days => v_touched_days);
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.load_price_log(text, text, text, text) IS
+    'replaces staging.price_log whole with landing.price_log (an undated snapshot)';

@@ -17,6 +17,7 @@ CREATE OR REPLACE PROCEDURE staging.log_load(
     p_error_message      text        DEFAULT NULL,
     p_started_at         timestamptz DEFAULT now())
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO staging.load_log (
@@ -34,3 +35,6 @@ BEGIN
     END IF;
 END;
 $$;
+
+COMMENT ON PROCEDURE staging.log_load(text, text, text, text, date, date, text, bigint, bigint, bigint, bigint, text, text, timestamptz) IS
+    'writes one staging.load_log row (a merge''s success, or a failed load after its rollback)';

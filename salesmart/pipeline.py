@@ -1,42 +1,26 @@
-"""The loads as the CLI and the Airflow DAGs run them: fetch, download
-whole, load staging, rebuild the marts of the days touched."""
+"""The loads as the CLI and the Airflow DAGs run them: fetch, download every
+file whole, then one transaction per delivery (an increment's day, or the
+full report) for its staging merges and the marts of every day it touched."""
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 from salesmart.report_api import Report, ReportApiClient
-from salesmart.warehouse import LoadError, SourceFile, load_f_customer_retention, load_f_sales, load_staging
+from salesmart.warehouse import LoadError, SourceFile, complete_delivery, load_delivery
 
 
 def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-
-
-def days_to_rebuild(order_days: list[date], date_from: date | None = None,
-                    date_to: date | None = None) -> list[date]:
-    """The days whose marts a staging load changed: every day of the replaced
-    range (a day may have lost all its orders) and every day the order file
-    touched outside it. No range: the order file's own first..last day."""
-    if date_from is None:
-        return days_between(order_days[0], order_days[-1]) if order_days else []
-    return sorted(set(days_between(date_from, date_to)) | set(order_days))
+    return [first + timedelta(days=offset) for offset in range(last.toordinal() - first.toordinal() + 1)]
 
 
 def download_and_load(dsn: str, api: ReportApiClient, urls: dict[str, str], *, load_kind: str,
-                      date_from: date, date_to: date) -> list[date]:
-    """Downloads every file first (nothing changes unless the increment came
-    whole), then loads them in one transaction. Returns the days whose marts
-    need rebuilding."""
+                      date_from: date, date_to: date, where: str) -> list[date]:
+    """Downloads every file first (nothing changes unless the delivery came
+    whole), then loads them in one transaction. Returns the days rebuilt."""
     with tempfile.TemporaryDirectory(prefix="salesmart-") as folder:
         files = [SourceFile(api.download(url, Path(folder) / f"{name}.csv"), url)
                  for name, url in sorted(urls.items())]
-        order_days = load_staging(dsn, files, load_kind=load_kind, date_from=date_from, date_to=date_to)
-    return days_to_rebuild(order_days, date_from, date_to)
-
-
-def rebuild_marts(dsn: str, days: list[date]) -> None:
-    load_f_sales(dsn, days)
-    load_f_customer_retention(dsn, days)
+        return load_delivery(dsn, files, load_kind=load_kind, where=where, date_from=date_from, date_to=date_to)
 
 
 def order_report(api: ReportApiClient) -> Report:
@@ -45,31 +29,49 @@ def order_report(api: ReportApiClient) -> Report:
 
 
 def run_day(dsn: str, api: ReportApiClient, report_id: str, day: date) -> None:
-    """The daily job for business day `day`: its increment into staging, then the marts."""
+    """The daily job for business day `day`: its increment, staging and marts in one transaction."""
     urls = api.get_increment(report_id, day)
-    rebuild_marts(dsn, download_and_load(dsn, api, urls, load_kind="increment", date_from=day, date_to=day))
+    download_and_load(dsn, api, urls, load_kind="increment", date_from=day, date_to=day,
+                      where=f"increment {day.isoformat()}")
+
+
+def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:
+    """A ready report, delivering each day of start_day..end_date: staging and marts in one transaction."""
+    download_and_load(dsn, api, report.files, load_kind="report", date_from=report.start_day,
+                      date_to=report.end_date, where=f"report {report.report_id}")
 
 
 def load_report(dsn: str, api: ReportApiClient) -> str:
     """Orders the full report, loads it and rebuilds the marts of its days; returns its report_id."""
     report = order_report(api)
-    days = download_and_load(dsn, api, report.files, load_kind="report",
-                             date_from=report.start_day, date_to=report.end_date)
-    rebuild_marts(dsn, days)
+    load_full_report(dsn, api, report)
     return report.report_id
 
 
 def load_dir(dsn: str, folder: Path) -> None:
     """The same from local files: folder/report/*.csv, then each
-    folder/increments/YYYY-MM-DD/*_inc.csv in date order."""
-    if not (folder / "report").is_dir() and not (folder / "increments").is_dir():
+    folder/increments/YYYY-MM-DD/*_inc.csv in date order, each one
+    transaction. Every delivery is checked complete before any is loaded."""
+    if not folder.is_dir():
+        raise LoadError(f"{folder}: not a folder")
+    report, increments = folder / "report", folder / "increments"
+    if not report.is_dir() and not increments.is_dir():
         raise LoadError(f"{folder}: no report/ or increments/ folder to load")
-    report_files = [SourceFile(path, str(path.resolve())) for path in sorted((folder / "report").glob("*.csv"))]
-    if report_files:
-        # Local report files carry no start/end: each replaces its own first..last date.
-        rebuild_marts(dsn, days_to_rebuild(load_staging(dsn, report_files, load_kind="report")))
-    for increment in sorted((folder / "increments").glob("????-??-??")):
-        day = date.fromisoformat(increment.name)
-        files = [SourceFile(path, str(path.resolve())) for path in sorted(increment.glob("*.csv"))]
-        order_days = load_staging(dsn, files, load_kind="increment", date_from=day, date_to=day)
-        rebuild_marts(dsn, days_to_rebuild(order_days, day, day))
+    deliveries: list[tuple[list[SourceFile], date | None]] = []
+    if report.is_dir():
+        # Local report files carry no start/end: each delivers its own first..last date.
+        deliveries.append((_local_files(report), None))
+    for increment in sorted(increments.glob("????-??-??")) if increments.is_dir() else ():
+        try:
+            day = date.fromisoformat(increment.name)
+        except ValueError:
+            raise LoadError(f"{increment}: not a date (YYYY-MM-DD)") from None
+        deliveries.append((_local_files(increment), day))
+    for files, day in deliveries:
+        load_delivery(dsn, files, load_kind="report" if day is None else "increment",
+                      where=str(files[0].path.parent), date_from=day, date_to=day)
+
+
+def _local_files(folder: Path) -> list[SourceFile]:
+    return complete_delivery([SourceFile(path, str(path.resolve())) for path in sorted(folder.glob("*.csv"))],
+                             str(folder))

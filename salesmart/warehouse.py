@@ -1,7 +1,12 @@
 """The warehouse side of a load: COPY files into landing and CALL the
 procedures that merge them into staging and rebuild the marts. All business
-logic is in those procedures; this module only moves bytes and calls them."""
+logic is in those procedures; this module only moves bytes and calls them.
+
+A delivery (the four files of an increment or of the report) is one
+transaction: the staging merges and the marts of every business day and ISO
+week they touched commit together or not at all (SPEC 4.4)."""
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,14 +15,34 @@ from pathlib import Path
 
 import psycopg2
 
-from salesmart.files import BadInput, FileKind, ValidatingReader, kind_of
+from salesmart.files import FILE_KINDS, BadInput, FileKind, ValidatingReader, kind_of
 from salesmart.report_api import without_query
 
 logger = logging.getLogger(__name__)
 
+# Session settings of the loader's connections (PostgreSQL durations; "0" turns a timeout off).
+LOCK_TIMEOUT = "SALESMART_LOCK_TIMEOUT"            # waiting for another load to finish
+STATEMENT_TIMEOUT = "SALESMART_STATEMENT_TIMEOUT"  # one COPY or CALL
+DEFAULT_LOCK_TIMEOUT = "15min"
+DEFAULT_STATEMENT_TIMEOUT = "1h"
+# How long a failed load waits for the server to take its load-log rows
+# when the failure took the connection down (a restart, a terminated session).
+FAILED_LOG_PATIENCE_SECONDS = 15.0
+
+# SQLSTATE classes and codes that a later attempt may not meet: the
+# connection or server went away, a timeout, a serialization failure.
+RETRYABLE_CLASSES = ("08", "40", "57")
+RETRYABLE_CODES = ("55P03", "53300")
+
 
 class LoadError(RuntimeError):
-    """A load failed and was rolled back; the message says which file and why."""
+    """A load failed and was rolled back; the message says which file and why.
+    `retryable`: the failure was the connection, the server or a timeout, so
+    the same load may succeed later; False for bad input and everything else."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -35,45 +60,86 @@ class SourceFile:
         return kind_of(self.path)
 
 
-def load_staging(dsn: str, files: list[SourceFile], *, load_kind: str,
-                 date_from: date | None = None, date_to: date | None = None) -> list[date]:
-    """Loads `files` into staging in one transaction, replacing the days
-    date_from..date_to (None: each file's own first..last date). On any
-    error nothing is loaded, each file gets a failed load-log row, and
-    LoadError is raised. Returns the days the order file holds."""
-    started_at = datetime.now(timezone.utc)
-    files = _source_files(files)
-    connection = psycopg2.connect(dsn)
-    current = None
-    try:
-        order_days: set[date] = set()
-        with connection, connection.cursor() as cursor:
-            for current in files:
-                days = _load_file(cursor, current, load_kind, date_from, date_to)
-                if current.kind.name == "user_order_log":
-                    order_days = days
-        return sorted(order_days)
-    except (BadInput, LoadError, psycopg2.Error) as error:
-        message = _error_message(error)
-        try:
-            _log_failed_loads(connection, files, current, message, load_kind, date_from, date_to, started_at)
-        except psycopg2.Error as logging_error:
-            logger.error("could not record the failed load in staging.load_log: %s", _error_message(logging_error))
-        raise LoadError(message) from None
-    finally:
-        connection.close()
+def connect(dsn: str):
+    """A connection for loads: a dead peer is noticed within seconds on both
+    sides (the server checks the client socket while a statement runs, and
+    TCP keepalives cover a lost network), and waits are bounded."""
+    connection = psycopg2.connect(dsn, keepalives=1, keepalives_idle=10, keepalives_interval=5,
+                                  keepalives_count=3, connect_timeout=10)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('client_connection_check_interval', '2s', false),"
+                       " set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false),"
+                       " set_config('tcp_keepalives_idle', '10', false),"
+                       " set_config('tcp_keepalives_interval', '5', false),"
+                       " set_config('tcp_keepalives_count', '3', false)",
+                       (os.environ.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+                        os.environ.get(STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT)))
+    connection.autocommit = False
+    return connection
 
 
-def _source_files(files: list[SourceFile]) -> list[SourceFile]:
-    """The files that are one of the four; others are left alone, as the source may grow."""
+def complete_delivery(files: list[SourceFile], where: str) -> list[SourceFile]:
+    """The four files of a delivery, one of each kind: all of them or an error
+    (SPEC 5.3); files of no known kind are left alone, as the source may grow."""
+    by_kind: dict[str, SourceFile] = {}
     for file in files:
         if file.kind is None:
             logger.warning("%s: not a source file, ignored", file.logged_source)
-    return [file for file in files if file.kind is not None]
+        elif file.kind.name in by_kind:
+            raise LoadError(f"{where}: two {file.kind.name} files ({by_kind[file.kind.name].path.name},"
+                            f" {file.path.name})")
+        else:
+            by_kind[file.kind.name] = file
+    missing = [name for name in FILE_KINDS if name not in by_kind]
+    if missing:
+        raise LoadError(f"{where}: incomplete delivery, no {', '.join(missing)} file; nothing loaded")
+    for file in by_kind.values():
+        if not file.path.is_file():
+            problem = ("a directory" if file.path.is_dir()
+                       else "a dangling symlink" if file.path.is_symlink() else "missing")
+            raise LoadError(f"{file.path}: {problem}, not a file; nothing loaded")
+    return [by_kind[name] for name in FILE_KINDS]
+
+
+def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: str,
+                  date_from: date | None = None, date_to: date | None = None) -> list[date]:
+    """Loads a delivery of the business days date_from..date_to (None: each
+    file's own first..last date) in one transaction: the four files into
+    staging, then mart.load_f_sales for every day the order file touched and
+    mart.load_f_customer_retention for every ISO week of those days. On any
+    error nothing is loaded, each file gets a failed load-log row, and
+    LoadError is raised. Returns the business days rebuilt."""
+    started_at = datetime.now(timezone.utc)
+    files = complete_delivery(files, where)
+    connection = None
+    failed_step = None
+    try:
+        connection = connect(dsn)
+        days: list[date] = []
+        with connection.cursor() as cursor:
+            for file in files:
+                failed_step = file.path.name
+                touched = _load_file(cursor, file, load_kind, date_from, date_to)
+                if file.kind.name == "user_order_log":
+                    days = touched
+            failed_step = "the marts"
+            _rebuild_marts(cursor, days)
+        connection.commit()
+        return days
+    except (BadInput, LoadError, psycopg2.Error) as error:
+        message = _error_message(error)
+        _log_failed_loads(dsn, connection, files, failed_step, message, load_kind, date_from, date_to,
+                          started_at)
+        raise LoadError(message, retryable=_retryable(error)) from None
+    finally:
+        if connection is not None:
+            connection.close()
 
 
 def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
-               date_to: date | None) -> set[date]:
+               date_to: date | None) -> list[date]:
+    """COPY one file into landing and CALL its merge; the days whose marts it touched."""
     kind = file.kind
     # Rows left by a hand \copy committed without its CALL would be merged
     # into this load: stop rather than guess whose they are.
@@ -91,6 +157,7 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
         raise
     finally:
         reader.close()
+    touched: list[date] = []
     if kind.date_column is None:
         cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s)",
                        (load_kind, file.logged_source, file.path.name, reader.stats.checksum))
@@ -98,11 +165,27 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
         cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, %s, %s)",
                        (date_from, date_to, load_kind, file.logged_source, file.path.name,
                         reader.stats.checksum))
+        touched = cursor.fetchone()[0] or []
     # The merge reports its counts in a NOTICE: rows read and loaded, copies dropped.
     counts = [notice.removeprefix("NOTICE:").strip() for notice in cursor.connection.notices]
     cursor.connection.notices.clear()
     logger.info("%s in %.2f s", "; ".join(counts) or file.path.name, time.monotonic() - started)
-    return reader.stats.dates
+    return touched
+
+
+def _rebuild_marts(cursor, days: Iterable[date]) -> None:
+    """f_sales of each day, then the retention of each ISO week they fall in."""
+    days = sorted(set(days))
+    for procedure, arguments in (("mart.load_f_sales", days),
+                                 ("mart.load_f_customer_retention", sorted({week_start(d) for d in days}))):
+        for day in arguments:
+            started = time.monotonic()
+            cursor.execute(f"CALL {procedure}(%s)", (day,))
+            logger.info("%s(%s) in %.2f s", procedure, day, time.monotonic() - started)
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
 
 
 def _error_message(error: Exception) -> str:
@@ -111,46 +194,54 @@ def _error_message(error: Exception) -> str:
         context = (error.diag.context or "").splitlines()
         copy_context = [line for line in context if line.startswith("COPY ")]
         return error.diag.message_primary + (f" ({copy_context[0]})" if copy_context else "")
-    return str(error)
+    # libpq's own messages (a lost connection) span lines: one line for the log and the load log.
+    return " ".join(str(error).split())
 
 
-def _log_failed_loads(connection, files: list[SourceFile], failed: SourceFile | None, message: str,
+def _retryable(error: Exception) -> bool:
+    if isinstance(error, LoadError):
+        return error.retryable
+    if not isinstance(error, psycopg2.Error):
+        return False
+    if error.pgcode is None:  # no answer from the server: the connection is gone
+        return isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    return error.pgcode[:2] in RETRYABLE_CLASSES or error.pgcode in RETRYABLE_CODES
+
+
+def _log_failed_loads(dsn: str, connection, files: list[SourceFile], failed_step: str | None, message: str,
                       load_kind: str, date_from: date | None, date_to: date | None,
                       started_at: datetime) -> None:
-    """One failed load-log row per file of the rolled-back load."""
-    with connection, connection.cursor() as cursor:
-        for file in files:
-            cursor.execute(
-                "CALL staging.log_load(p_file_kind => %s, p_load_kind => %s, p_source => %s,"
-                " p_file_name => %s, p_date_from => %s, p_date_to => %s, p_status => 'failed',"
-                " p_error_message => %s, p_started_at => %s)",
-                (file.kind.name, load_kind, file.logged_source, file.path.name, date_from, date_to,
-                 message if file is failed else f"rolled back: {failed.path.name if failed else 'the load'} failed",
-                 started_at))
-
-
-def load_f_sales(dsn: str, days: Iterable[date]) -> None:
-    """CALL mart.load_f_sales for each day."""
-    _call_each(dsn, "mart.load_f_sales", sorted(set(days)))
-
-
-def load_f_customer_retention(dsn: str, days: Iterable[date]) -> None:
-    """CALL mart.load_f_customer_retention once for each ISO week the days fall in."""
-    _call_each(dsn, "mart.load_f_customer_retention", sorted({week_start(day) for day in days}))
-
-
-def week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-def _call_each(dsn: str, procedure: str, days: list[date]) -> None:
-    """All the calls in one transaction: a task that fails leaves none of its days done."""
-    connection = psycopg2.connect(dsn)
+    """One failed load-log row per file of the rolled-back load, written after
+    the rollback; on a fresh connection when the load's own one is gone (a
+    terminated session, a server restart), waiting a little for the server."""
+    rows = [(file.kind.name, load_kind, file.logged_source, file.path.name, date_from, date_to,
+             message if failed_step in (None, file.path.name) else f"rolled back: {failed_step} failed: {message}",
+             started_at) for file in files]
+    # A load that never got a connection has no server to wait for.
+    deadline = time.monotonic() + (FAILED_LOG_PATIENCE_SECONDS if connection is not None else 0)
+    fresh = None
     try:
-        with connection, connection.cursor() as cursor:
-            for day in days:
-                started = time.monotonic()
-                cursor.execute(f"CALL {procedure}(%s)", (day,))
-                logger.info("%s(%s) in %.2f s", procedure, day, time.monotonic() - started)
+        while True:
+            target = connection if connection is not None and not connection.closed else fresh
+            try:
+                if target is None or target.closed:
+                    fresh = target = connect(dsn)
+                target.rollback()
+                with target, target.cursor() as cursor:
+                    for row in rows:
+                        cursor.execute(
+                            "CALL staging.log_load(p_file_kind => %s, p_load_kind => %s, p_source => %s,"
+                            " p_file_name => %s, p_date_from => %s, p_date_to => %s, p_status => 'failed',"
+                            " p_error_message => %s, p_started_at => %s)", row)
+                return
+            except psycopg2.Error as error:
+                if target is not None:
+                    target.close()
+                if not _retryable(error) or time.monotonic() > deadline:
+                    logger.error("could not record the failed load in staging.load_log: %s",
+                                 _error_message(error))
+                    return
+                time.sleep(0.5)
     finally:
-        connection.close()
+        if fresh is not None:
+            fresh.close()

@@ -160,32 +160,51 @@ def iso_period(d: date) -> tuple[int, date]:
 # ------------------------------------------------------------------ model ----
 
 class Model:
+    """Staging (SPEC 4.1) as deliveries: per dated file kind, delivery day ->
+    {key: row}; the current table holds, per key, the version from the
+    greatest delivery day that carries it."""
+
     def __init__(self):
-        self.orders: dict[str, dict] = {}
-        self.activity: dict[str, dict] = {}
-        self.research: dict[tuple, dict] = {}
+        self.deliveries: dict[str, dict[date, dict]] = {kind: {} for kind in KINDS}
         self.prices: dict[str, Decimal] = {}
+
+    def _current(self, kind) -> dict:
+        current = {}
+        for day in sorted(self.deliveries[kind]):
+            current.update(self.deliveries[kind][day])
+        return current
+
+    @property
+    def orders(self) -> dict[str, dict]:
+        return self._current("user_order_log")
+
+    @property
+    def activity(self) -> dict[str, dict]:
+        return self._current("user_activity_log")
+
+    @property
+    def research(self) -> dict[tuple, dict]:
+        return self._current("customer_research")
 
     # ---- staging (§4.1) ----
 
     def load_file(self, path, date_from: date | None = None, date_to: date | None = None) -> dict:
-        """Apply one file per SPEC §4.1; return the load statistics.
+        """Apply one file per SPEC §4.1 as the delivery of the business days
+        [date_from, date_to]; return the load statistics.
 
-        The kind comes from the file name.  [date_from, date_to] are the business
-        days the file replaces; None/None means the file's first..last date (an
-        empty file then replaces nothing); if only one end is given the range is
-        that single day.  Table rows dated in the range are deleted, then the
-        file's rows are written; file rows dated outside the range are upserted
-        by key and counted as out_of_date_rows.  Copies identical except `id`
-        collapse; copies with different content raise ConflictingCopies and the
-        model is left unchanged.
+        The kind comes from the file name.  None/None means the file's
+        first..last date (an empty file then delivers nothing); if only one end
+        is given the range is that single day.  The earlier deliveries of those
+        days are forgotten whole; each row of the file belongs to the delivery
+        of its own date, clamped into the range (rows dated outside it count as
+        out_of_date_rows).  Copies identical except `id` collapse; copies with
+        different content raise ConflictingCopies and the model is left
+        unchanged.
         """
         kind = file_kind(path)
         if kind == "price_log":
             return self._load_prices(path)
         columns, parse, key_of, date_of = KINDS[kind]
-        table = {"user_order_log": self.orders, "user_activity_log": self.activity,
-                 "customer_research": self.research}[kind]
 
         # 1. Read and parse the whole file; nothing is applied before it all parsed.
         rows_read = 0
@@ -217,7 +236,7 @@ class Model:
                 else:
                     by_key[key] = (row, line)
 
-        # 2. The business days this file replaces.
+        # 2. The business days this file delivers.
         date_from, date_to = _as_date(date_from), _as_date(date_to)
         if date_from is None and date_to is None:
             days = [date_of(row) for row, _ in by_key.values()]
@@ -227,17 +246,17 @@ class Model:
         elif date_to is None:
             date_to = date_from
 
-        def in_range(d):
-            return date_from is not None and date_from <= d <= date_to
-
-        # 3. Apply: delete the range, then write every distinct key (insert or upsert).
-        for key in [k for k, row in table.items() if in_range(date_of(row))]:
-            del table[key]
+        # 3. Apply: forget the deliveries of the range, then file each row under its delivery day.
         out_of_date = 0
-        for key, (row, _) in by_key.items():
-            if not in_range(date_of(row)):
-                out_of_date += 1
-            table[key] = row
+        if date_from is not None:
+            deliveries = self.deliveries[kind]
+            for day in [d for d in deliveries if date_from <= d <= date_to]:
+                del deliveries[day]
+            for key, (row, _) in by_key.items():
+                day = date_of(row)
+                if not date_from <= day <= date_to:
+                    out_of_date += 1
+                deliveries.setdefault(min(max(day, date_from), date_to), {})[key] = row
 
         return {"rows_read": rows_read, "rows_loaded": len(by_key),
                 "duplicates_dropped": rows_read - len(by_key), "out_of_date_rows": out_of_date}

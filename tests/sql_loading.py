@@ -143,7 +143,9 @@ def table(conn, name: str, order_by: str = "1", exclude: tuple = ()) -> list[tup
     return rows(conn, f"SELECT {', '.join(columns)} FROM {name} ORDER BY {order_by}")
 
 
-WAREHOUSE_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
+HISTORY_TABLES = ("staging.user_order_log_delivery", "staging.user_activity_log_delivery",
+                  "staging.customer_research_delivery")
+WAREHOUSE_TABLES = HISTORY_TABLES + ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                     "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
                     "mart.f_customer_retention", "staging.load_log", "landing.user_order_log",
                     "landing.user_activity_log", "landing.customer_research", "landing.price_log")
@@ -152,3 +154,18 @@ WAREHOUSE_TABLES = ("staging.user_order_log", "staging.user_activity_log", "stag
 def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
     """Whole tables, every column (ids included), sorted by all columns."""
     return {t: sorted(table(conn, t), key=repr) for t in tables}
+
+
+CONTENT_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
+                  "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
+                  "mart.f_customer_retention") + HISTORY_TABLES
+
+
+def content(conn) -> dict:
+    """Everything but surrogate ids and the load log: what loads in any order must agree on."""
+    return {t: sorted(table(conn, t, exclude=("id",)), key=repr) for t in CONTENT_TABLES}
+
+
+def reset(conn) -> None:
+    """An empty warehouse again (the calendar stays)."""
+    conn.cursor().execute(f"TRUNCATE {', '.join(CONTENT_TABLES)}, staging.load_log RESTART IDENTITY")

@@ -121,7 +121,3 @@ def test_procedures_refuse_a_null_day(db):
         with pytest.raises(psycopg2.errors.RaiseException, match="must not be NULL"):
             db.cursor().execute(f"CALL {procedure}(NULL)")
 
-
-def test_a_day_outside_the_calendar_is_refused(db):
-    with pytest.raises(psycopg2.errors.RaiseException, match="d_calendar has no day 2100-01-01"):
-        db.cursor().execute("CALL mart.load_f_sales('2100-01-01')")

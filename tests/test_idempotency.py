@@ -13,8 +13,8 @@ import pytest
 from model import Model
 
 from salesmart.generate import generate
-from sql_loading import (KINDS, build_marts, call, copy_and_merge, increment_days, load_file,
-                         load_increment, load_report, rows, snapshot, table)
+from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, increment_days,
+                         load_file, load_increment, load_report, reset, rows, snapshot, table)
 
 START = date(2023, 3, 1)          # a Wednesday; increments 03-06 .. 03-13 include two Mondays
 REPORT_DAYS = 5
@@ -29,20 +29,6 @@ def dataset(tmp_path_factory):
 
 def inc(root, day: date, kind: str = "user_order_log"):
     return root / "increments" / day.isoformat() / f"{kind}_inc.csv"
-
-
-ALL = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
-       "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-       "mart.f_customer_retention")
-
-
-def content(conn) -> dict:
-    """Everything but surrogate ids and the load log: what loads in any order must agree on."""
-    return {t: sorted(table(conn, t, exclude=("id",)), key=repr) for t in ALL}
-
-
-def reset(conn) -> None:
-    conn.cursor().execute(f"TRUNCATE {', '.join(ALL)}, staging.load_log RESTART IDENTITY")
 
 
 # ---------------------------------------------------------- twice == once ----
@@ -108,7 +94,7 @@ def test_days_in_shuffled_order_with_repeats_equal_days_once_in_order(db, datase
         else:
             load_increment(db, inc(dataset, step).parent, step)
     shuffled = content(db)
-    for t in ALL:
+    for t in CONTENT_TABLES:
         assert shuffled[t] == in_order[t], t
 
 

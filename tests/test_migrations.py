@@ -192,6 +192,9 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
     assert set(deployed) == set(files)
     for name, body in deployed.items():
         assert body in files[name], name
+    cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+                " WHERE n.nspname IN ('staging', 'mart') AND obj_description(p.oid, 'pg_proc') IS NULL")
+    assert cur.fetchall() == [], "routines without a COMMENT (SPEC 5.1)"
 
 
 # ----------------------------------------------------- routine versioning ----
@@ -325,6 +328,11 @@ def test_legacy_warehouse_upgrade_keeps_every_row(empty_database, baseline):
             assert after[name] == expected, name
         cur.execute("SELECT DISTINCT status FROM staging.user_order_log")
         assert cur.fetchall() == [("shipped",)]
+        # Each staging row is the delivery of its own date (0009), so a later delivery of its day replaces it.
+        cur.execute("SELECT delivery_day::text, uniq_id FROM staging.user_order_log_delivery ORDER BY 2")
+        assert cur.fetchall() == [(r[1], r[0]) for r in before["staging.user_order_log"]]
+        cur.execute("SELECT count(*) FROM staging.user_activity_log_delivery")
+        assert cur.fetchall() == [(2,)]
         cur.execute("SELECT DISTINCT status, uniq_id FROM mart.f_sales")
         assert cur.fetchall() == [("shipped", None)]
         sums = ("SELECT (SELECT (sum(quantity), sum(payment_amount))::text FROM staging.user_order_log),"

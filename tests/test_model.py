@@ -137,20 +137,25 @@ def test_day_replacement_and_out_of_date_rows(tmp_path):
     write(inc, [
         ORDER_HEADER,
         order(1, "d2a", 2, 1, 10, 2, 200),        # corrected day-2 order
-        order(2, "d3", 3, 1, 10, 5, 500),         # day 3: outside the range -> upsert
+        order(2, "d3", 3, 1, 10, 5, 500),         # day 3: out of date, a version of the delivery of 12-02
         order(3, "d4", 4, 1, 10, 1, 100),         # day 4: outside the range -> insert
     ])
     stats = m.load_file(inc, date(2022, 12, 2), date(2022, 12, 2))
     assert stats == {"rows_read": 3, "rows_loaded": 3, "duplicates_dropped": 0, "out_of_date_rows": 2}
-    # d2b was dated 12-02 and is not in the re-delivery: gone. d1 untouched. d3 upserted.
+    # d2b was dated 12-02 and is not in the re-delivery: gone. d1 untouched. d3 keeps the
+    # version of the later delivery (12-03's, by the report); d4 exists only in 12-02's.
     assert set(m.orders) == {"d1", "d2a", "d3", "d4"}
-    assert m.orders["d2a"]["quantity"] == 2 and m.orders["d3"]["quantity"] == 5
+    assert m.orders["d2a"]["quantity"] == 2 and m.orders["d3"]["quantity"] == 1
+    # The day-3 delivery corrected without d3: the 12-02 version comes back.
+    (tmp_path / "empty").mkdir()
+    empty = write(tmp_path / "empty" / "user_order_log_inc.csv", [ORDER_HEADER])
+    m.load_file(empty, date(2022, 12, 3))
+    assert m.orders["d3"]["quantity"] == 5
     # Re-running the same load changes nothing.
     before = dict(m.orders)
     m.load_file(inc, date(2022, 12, 2), date(2022, 12, 2))
     assert m.orders == before
     # A header-only file for day 1 empties day 1; with no range it replaces nothing.
-    empty = write(tmp_path / "inc" / "user_order_log_inc.csv", [ORDER_HEADER])
     assert m.load_file(empty)["rows_read"] == 0 and "d1" in m.orders
     m.load_file(empty, date(2022, 12, 1))
     assert set(m.orders) == {"d2a", "d3", "d4"}

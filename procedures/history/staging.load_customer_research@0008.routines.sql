@@ -1,0 +1,21 @@
+-- Merges a customer_research file COPYed into landing.customer_research into
+-- staging: one row per (date_id, category_id, geo_id), the days
+-- p_date_from..p_date_to replaced (NULL, NULL: the file's own first..last
+-- date). See staging.merge_landing.
+CREATE OR REPLACE PROCEDURE staging.load_customer_research(
+    p_date_from date DEFAULT NULL,
+    p_date_to   date DEFAULT NULL,
+    p_load_kind text DEFAULT 'increment',
+    p_source    text DEFAULT 'manual',
+    p_file_name text DEFAULT 'customer_research.csv',
+    p_checksum  text DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL staging.merge_landing(
+        p_table => 'customer_research', p_key_columns => ARRAY['date_id', 'category_id', 'geo_id'],
+        p_date_column => 'date_id', p_has_header => true,
+        p_date_from => p_date_from, p_date_to => p_date_to,
+        p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum);
+END;
+$$;

@@ -1,0 +1,18 @@
+-- Replaces staging.price_log whole with the price_log file COPYed into
+-- landing.price_log: an undated snapshot, one row per item_name. See
+-- staging.merge_landing.
+CREATE OR REPLACE PROCEDURE staging.load_price_log(
+    p_load_kind text DEFAULT 'increment',
+    p_source    text DEFAULT 'manual',
+    p_file_name text DEFAULT 'price_log.csv',
+    p_checksum  text DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL staging.merge_landing(
+        p_table => 'price_log', p_key_columns => ARRAY['item_name'],
+        p_date_column => NULL, p_has_header => false,
+        p_date_from => NULL, p_date_to => NULL,
+        p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum);
+END;
+$$;

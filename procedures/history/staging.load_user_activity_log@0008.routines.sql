@@ -1,0 +1,20 @@
+-- Merges a user_activity_log file COPYed into landing.user_activity_log into
+-- staging: one row per uniq_id, the days p_date_from..p_date_to replaced
+-- (NULL, NULL: the file's own first..last date). See staging.merge_landing.
+CREATE OR REPLACE PROCEDURE staging.load_user_activity_log(
+    p_date_from date DEFAULT NULL,
+    p_date_to   date DEFAULT NULL,
+    p_load_kind text DEFAULT 'increment',
+    p_source    text DEFAULT 'manual',
+    p_file_name text DEFAULT 'user_activity_log.csv',
+    p_checksum  text DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL staging.merge_landing(
+        p_table => 'user_activity_log', p_key_columns => ARRAY['uniq_id'],
+        p_date_column => 'date_time', p_has_header => true,
+        p_date_from => p_date_from, p_date_to => p_date_to,
+        p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum);
+END;
+$$;

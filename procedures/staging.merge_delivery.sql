@@ -1,0 +1,109 @@
+-- The dated half of staging.merge_landing (SPEC 4.1): replaces the
+-- deliveries of the business days p_date_from..p_date_to in
+-- staging.<p_table>_delivery by the distinct rows of a file, which
+-- merge_landing prepared in pg_temp.salesmart_delivered (each row delivered
+-- on its own date clamped into the range). Then brings staging.<p_table>,
+-- the current version of each key, up to date for the keys the replaced and
+-- the new deliveries hold: the version from the latest delivery day that
+-- carries the key, or no row when none does any more. Only rows that change
+-- are written. p_touched_days comes back with the old and new dates of those
+-- keys and every delivered day added.
+CREATE OR REPLACE PROCEDURE staging.merge_delivery(
+    p_table       text,
+    p_key_columns text[],
+    p_date_column text,
+    p_date_from   date,
+    p_date_to     date,
+    INOUT p_touched_days date[] DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_staging  text := format('staging.%I', p_table);
+    v_history  text := format('staging.%I', p_table || '_delivery');
+    v_columns  text;
+    v_content  text[];
+    v_keys     text;
+    v_c_keys   text;
+    v_n_keys   text;
+    v_a_keys   text;
+    v_touched  date[];
+BEGIN
+    CALL staging.lock_warehouse();
+
+    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
+           array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname <> ALL (p_key_columns))
+    INTO v_columns, v_content
+    FROM pg_catalog.pg_attribute AS a
+    WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT string_agg(format('%I', k), ', '), string_agg(format('c.%I', k), ', '),
+           string_agg(format('n.%I', k), ', '), string_agg(format('a.%I', k), ', ')
+    INTO v_keys, v_c_keys, v_n_keys, v_a_keys
+    FROM unnest(p_key_columns) AS k;
+
+    -- The keys the replaced deliveries held, and those of the new one.
+    EXECUTE format('CREATE TEMP TABLE salesmart_affected ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA',
+                   v_keys, v_staging);
+    EXECUTE format(
+        'WITH replaced AS (DELETE FROM %1$s WHERE delivery_day BETWEEN $1 AND $2 RETURNING %2$s)
+         INSERT INTO pg_temp.salesmart_affected
+         SELECT %2$s FROM replaced UNION SELECT %2$s FROM pg_temp.salesmart_delivered',
+        v_history, v_keys)
+    USING p_date_from, p_date_to;
+    ANALYZE pg_temp.salesmart_affected;
+
+    EXECUTE format(
+        'INSERT INTO %1$s (delivery_day, %2$s)
+         SELECT least(greatest(%3$I::date, $1), $2), %2$s FROM pg_temp.salesmart_delivered',
+        v_history, v_columns, p_date_column)
+    USING p_date_from, p_date_to;
+
+    EXECUTE format(
+        'CREATE TEMP TABLE salesmart_current ON COMMIT DROP AS
+         SELECT DISTINCT ON (%1$s) %2$s
+         FROM %3$s AS h JOIN pg_temp.salesmart_affected AS a USING (%1$s)
+         ORDER BY %1$s, h.delivery_day DESC',
+        v_keys, v_columns, v_history);
+    ANALYZE pg_temp.salesmart_current;
+
+    -- Read before the current rows change: their old dates.
+    EXECUTE format(
+        'SELECT array_agg(DISTINCT day ORDER BY day)
+         FROM (SELECT c.%1$I::date FROM %2$s AS c JOIN pg_temp.salesmart_affected AS a ON (%3$s) = (%4$s)
+               UNION ALL
+               SELECT n.%1$I::date FROM pg_temp.salesmart_current AS n
+               UNION ALL
+               SELECT generate_series($1, $2, interval ''1 day'')::date) AS touched(day)',
+        p_date_column, v_staging, v_c_keys, v_a_keys)
+    INTO v_touched
+    USING p_date_from, p_date_to;
+
+    EXECUTE format(
+        'DELETE FROM %1$s AS c USING pg_temp.salesmart_affected AS a
+         WHERE (%2$s) = (%3$s)
+           AND NOT EXISTS (SELECT FROM pg_temp.salesmart_current AS n WHERE (%4$s) = (%2$s))',
+        v_staging, v_c_keys, v_a_keys, v_n_keys);
+    EXECUTE format(
+        'UPDATE %1$s AS c SET %2$s FROM pg_temp.salesmart_current AS n
+         WHERE (%3$s) = (%4$s) AND (%5$s) IS DISTINCT FROM (%6$s)',
+        v_staging,
+        (SELECT string_agg(format('%1$I = n.%1$I', col), ', ') FROM unnest(v_content) AS col),
+        v_c_keys, v_n_keys,
+        (SELECT string_agg(format('c.%I', col), ', ') FROM unnest(v_content) AS col),
+        (SELECT string_agg(format('n.%I', col), ', ') FROM unnest(v_content) AS col));
+    EXECUTE format(
+        'INSERT INTO %1$s (%2$s)
+         SELECT %2$s FROM pg_temp.salesmart_current AS n
+         WHERE NOT EXISTS (SELECT FROM %1$s AS c WHERE (%3$s) = (%4$s))
+         ORDER BY %5$s',
+        v_staging, v_columns, v_c_keys, v_n_keys, v_keys);
+
+    DROP TABLE pg_temp.salesmart_affected, pg_temp.salesmart_current;
+
+    SELECT array_agg(DISTINCT day ORDER BY day)
+    INTO p_touched_days
+    FROM unnest(p_touched_days || v_touched) AS day;
+END;
+$$;
+
+COMMENT ON PROCEDURE staging.merge_delivery(text, text[], text, date, date, date[]) IS
+    'replaces the deliveries of p_date_from..p_date_to in the history table and recomputes the current version of the keys involved; returns the touched days';
