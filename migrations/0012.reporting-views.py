@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines  # noqa: E402
 
-__depends__ = {"0008.routines"}
+__depends__ = {"0010.reliable-loads"}
 
 # Generated: every way a day gets into the calendar (the baseline, a year
 # added when an order needs it) fills them. year_actual * 100 + week_of_year
@@ -182,6 +182,9 @@ COLUMN_COMMENTS = {
     "staging.user_activity_log": ACTIVITY_FILE_COLUMNS,
     "staging.customer_research": RESEARCH_FILE_COLUMNS,
     "staging.price_log": PRICE_FILE_COLUMNS,
+    "staging.user_order_log_delivery": ORDER_FILE_COLUMNS,
+    "staging.user_activity_log_delivery": ACTIVITY_FILE_COLUMNS,
+    "staging.customer_research_delivery": RESEARCH_FILE_COLUMNS,
     "landing.user_order_log": ORDER_FILE_COLUMNS,
     "landing.user_activity_log": {**LINE_NO, **ACTIVITY_FILE_COLUMNS},
     "landing.customer_research": {**LINE_NO, **RESEARCH_FILE_COLUMNS},
@@ -312,50 +315,6 @@ COLUMN_COMMENTS["reporting.weekly_retention_totals"] = {
     "returning_customers_revenue": "amount of the shipped orders of returning customers",
 }
 
-INTERNAL = "Internal, called by mart.load_f_sales; a DBA calls that instead. "
-ROUTINE_COMMENTS = {
-    "staging.load_user_order_log": (
-        "Merges the user_order_log file COPYed into landing.user_order_log into staging.user_order_log "
-        "and empties landing. Pass the business days the file delivers (p_date_from, p_date_to; NULL, NULL: "
-        "its own first..last date), p_load_kind (report or increment), p_source, p_file_name and p_checksum "
-        "for staging.load_log; p_touched_days, where there is one, comes back with the days whose marts to "
-        "rebuild. COPY and CALL in one transaction; does not COMMIT."),
-    "staging.load_user_activity_log": (
-        "Merges the user_activity_log file COPYed into landing.user_activity_log into staging; "
-        "parameters as staging.load_user_order_log. Does not COMMIT."),
-    "staging.load_customer_research": (
-        "Merges the customer_research file COPYed into landing.customer_research into staging; "
-        "parameters as staging.load_user_order_log. Does not COMMIT."),
-    "staging.load_price_log": (
-        "Replaces staging.price_log whole with the price_log file COPYed into landing.price_log (no dates). "
-        "Pass p_load_kind, p_source, p_file_name and p_checksum for staging.load_log. Does not COMMIT."),
-    "staging.log_load": (
-        "Writes a staging.load_log row. The staging merges log their successes; a loader logs a failed "
-        "load with it after rolling the load back (p_status => 'failed', p_error_message)."),
-    "staging.merge_landing": (
-        "Internal, the rules behind every staging.load_* procedure (day replace, copy dedup, out-of-date "
-        "upsert, conflicting copies refused); call those instead."),
-    "mart.load_f_sales": (
-        "Loads one day into mart.f_sales (dimensions first): pass any date, e.g. "
-        "CALL mart.load_f_sales('2022-12-05'). Replaces exactly that day's rows; repeatable. "
-        "Does not COMMIT."),
-    "mart.load_f_customer_retention": (
-        "Recomputes mart.f_customer_retention for the ISO week containing the date passed (any day of it), "
-        "e.g. CALL mart.load_f_customer_retention('2022-12-05'). Repeatable. Does not COMMIT."),
-    "staging.merge_delivery": (
-        "Internal, the dated half of staging.merge_landing: replaces the deliveries of a range of days and "
-        "recomputes the current version of their keys; call the staging.load_* procedures instead."),
-    "staging.lock_warehouse": (
-        "Internal: the writer lock every procedure that writes staging or mart takes first, so loads never "
-        "wait on each other in a cycle."),
-    "mart.extend_calendar": (
-        "Internal, called by mart.load_f_sales: adds the calendar year of the day passed when mart.d_calendar "
-        "lacks that day (a DBA may CALL it to add a year ahead)."),
-    "mart.load_d_city": INTERNAL + "Brings mart.d_city up to date for the day passed.",
-    "mart.load_d_item": INTERNAL + "Brings mart.d_item up to date for the day passed.",
-    "mart.load_d_customer": INTERNAL + "Brings mart.d_customer up to date for the day passed.",
-}
-
 RANGE_OVERLOADS = ["mart.load_f_sales(date,date)", "mart.load_f_customer_retention(date,date)"]
 
 
@@ -371,14 +330,6 @@ def _comment_all(conn, text_of) -> None:
         for column, comment in columns.items():
             cursor.execute(sql.SQL("COMMENT ON COLUMN {} IS %s").format(
                 sql.Identifier(*relation.split("."), column)), (text_of(comment),))
-    for routine, comment in ROUTINE_COMMENTS.items():
-        schema, name = routine.split(".")
-        # every signature of the name: the comment follows the routine through reworks
-        cursor.execute("SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure"
-                       " FROM pg_proc AS p WHERE p.pronamespace = to_regnamespace(%s) AND p.proname = %s",
-                       (schema, name))
-        for kind, signature in cursor.fetchall():
-            cursor.execute(f"COMMENT ON {kind} {signature} IS %s", (text_of(comment),))
 
 
 BUILD_RETENTION = """

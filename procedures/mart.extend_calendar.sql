@@ -42,4 +42,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE mart.extend_calendar(date) IS
-    'adds the calendar year of p_day to mart.d_calendar when it lacks that day';
+    'Internal, called by mart.load_f_sales: adds the calendar year of the day passed when '
+    'mart.d_calendar lacks that day (a DBA may CALL it to add a year ahead).';

@@ -38,4 +38,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE mart.load_d_city(date) IS
-    'brings mart.d_city up to date (SCD1) for the cities of day p_date';
+    'Internal, called by mart.load_f_sales; a DBA calls that instead. Brings mart.d_city up to date '
+    'for the day passed.';

@@ -40,4 +40,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE mart.load_d_customer(date) IS
-    'brings mart.d_customer up to date (SCD1) for the customers of day p_date';
+    'Internal, called by mart.load_f_sales; a DBA calls that instead. Brings mart.d_customer up to '
+    'date for the day passed.';

@@ -38,4 +38,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE mart.load_d_item(date) IS
-    'brings mart.d_item up to date (SCD1) for the items of day p_date';
+    'Internal, called by mart.load_f_sales; a DBA calls that instead. Brings mart.d_item up to date '
+    'for the day passed.';

@@ -46,4 +46,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE mart.load_f_customer_retention(date) IS
-    'recomputes mart.f_customer_retention for the ISO week containing p_week';
+    'Recomputes mart.f_customer_retention for the ISO week containing the date passed (any day of '
+    'it), e.g. CALL mart.load_f_customer_retention(''2022-12-05''). Repeatable. Does not COMMIT.';

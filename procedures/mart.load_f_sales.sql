@@ -96,4 +96,6 @@ END;
 $$;
 
 COMMENT ON PROCEDURE mart.load_f_sales(date) IS
-    'dimensions and mart.f_sales for day p_date: one row per current order of the day, refunds negated';
+    'Loads one day into mart.f_sales (dimensions first): pass any date, e.g. CALL '
+    'mart.load_f_sales(''2022-12-05''). Replaces exactly that day''s rows; repeatable. Does not '
+    'COMMIT.';

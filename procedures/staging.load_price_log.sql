@@ -22,4 +22,6 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.load_price_log(text, text, text, text) IS
-    'replaces staging.price_log whole with landing.price_log (an undated snapshot)';
+    'Replaces staging.price_log whole with the price_log file COPYed into landing.price_log (no '
+    'dates). Pass p_load_kind, p_source, p_file_name and p_checksum for staging.load_log. Does not '
+    'COMMIT.';

@@ -24,4 +24,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.load_user_activity_log(date, date, text, text, text, text, date[]) IS
-    'merges landing.user_activity_log into staging as the delivery of p_date_from..p_date_to (NULL, NULL: the file''s own dates); p_touched_days: the days it changed';
+    'Merges the user_activity_log file COPYed into landing.user_activity_log into staging; '
+    'parameters as staging.load_user_order_log. Does not COMMIT.';

@@ -24,4 +24,8 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.load_user_order_log(date, date, text, text, text, text, date[]) IS
-    'merges landing.user_order_log into staging as the delivery of p_date_from..p_date_to (NULL, NULL: the file''s own dates); p_touched_days: the days whose marts to rebuild';
+    'Merges the user_order_log file COPYed into landing.user_order_log into staging.user_order_log '
+    'and empties landing. Pass the business days the file delivers (p_date_from, p_date_to; NULL, '
+    'NULL: its own first..last date), p_load_kind (report or increment), p_source, p_file_name and '
+    'p_checksum for staging.load_log; p_touched_days, where there is one, comes back with the days '
+    'whose marts to rebuild. COPY and CALL in one transaction; does not COMMIT.';

@@ -12,4 +12,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.lock_warehouse() IS
-    'takes the one warehouse-wide writer lock (advisory, to the end of the transaction); every writing procedure calls it first';
+    'Internal: the writer lock every procedure that writes staging or mart takes first, so loads '
+    'never wait on each other in a cycle.';

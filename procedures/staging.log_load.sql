@@ -37,4 +37,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.log_load(text, text, text, text, date, date, text, bigint, bigint, bigint, bigint, text, text, timestamptz) IS
-    'writes one staging.load_log row (a merge''s success, or a failed load after its rollback)';
+    'Writes a staging.load_log row. The staging merges log their successes; a loader logs a failed '
+    'load with it after rolling the load back (p_status => ''failed'', p_error_message).';

@@ -106,4 +106,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.merge_delivery(text, text[], text, date, date, date[]) IS
-    'replaces the deliveries of p_date_from..p_date_to in the history table and recomputes the current version of the keys involved; returns the touched days';
+    'Internal, the dated half of staging.merge_landing: replaces the deliveries of a range of days '
+    'and recomputes the current version of their keys; call the staging.load_* procedures instead.';

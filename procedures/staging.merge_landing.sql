@@ -144,4 +144,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.merge_landing(text, text[], text, boolean, date, date, text, text, text, text, date[]) IS
-    'merges a landing table into staging as the delivery of p_date_from..p_date_to: copies collapsed, differing copies refused, counts logged; returns the touched days';
+    'Internal, the rules behind every staging.load_* procedure (delivery replace, copy dedup, '
+    'conflicting copies refused, counts logged); call those instead.';

@@ -15,10 +15,10 @@ with its argument types: SCHEMA.NAME(TYPE,...) in procedures/SCHEMA.NAME(TYPE,..
 (as PostgreSQL spells the regprocedure, e.g. mart.load_f_sales(date,date));
 its deployment replaces that signature only, and SCHEMA.NAME's leaves it be.
 
-A redeployment keeps what was given to the routine it replaces: its owner,
-its EXECUTE grants (a revoked PUBLIC included) and its comment, unless the
-new source comments itself. So roles and grants (migration 0013.roles) are
-given once, not repeated by every migration that reworks a routine.
+A redeployment keeps what was given to the routine it replaces: its owner
+and its EXECUTE grants (a revoked PUBLIC included). So roles and grants
+(migration 0013.roles) are given once, not repeated by every migration that
+reworks a routine. Its comment is part of its source.
 """
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def _deployer(routine: str, source: Path | None):
     def deploy(conn) -> None:
         cursor = conn.cursor()
         replaced = _deployed(cursor, routine, schema, name)
-        for signature, kind, _, _, _, _ in replaced:
+        for signature, kind, _, _, _ in replaced:
             cursor.execute(f"DROP {kind} {signature}")
         if source is not None:
             cursor.execute(source.read_text(encoding="utf-8"))
@@ -66,7 +66,7 @@ def _deployer(routine: str, source: Path | None):
 
 
 def _deployed(cursor, routine: str, schema: str, name: str) -> list[tuple]:
-    """(signature, PROCEDURE|FUNCTION, owner, default ACL?, EXECUTE grantees, comment)
+    """(signature, PROCEDURE|FUNCTION, owner, default ACL?, EXECUTE grantees)
     of the routines deployed under this routine's name in the database."""
     if "(" in routine:
         belongs = "p.oid = to_regprocedure(%s)"
@@ -78,8 +78,7 @@ def _deployed(cursor, routine: str, schema: str, name: str) -> list[tuple]:
         "SELECT p.oid::regprocedure::text, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
         " quote_ident(pg_get_userbyid(p.proowner)), p.proacl IS NULL,"
         " ARRAY(SELECT CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END"
-        "       FROM aclexplode(p.proacl) AS a WHERE a.privilege_type = 'EXECUTE' ORDER BY a.grantee),"
-        " obj_description(p.oid, 'pg_proc')"
+        "       FROM aclexplode(p.proacl) AS a WHERE a.privilege_type = 'EXECUTE' ORDER BY a.grantee)"
         " FROM pg_proc AS p WHERE p.pronamespace = to_regnamespace(%s) AND p.proname = %s AND " + belongs
         + " ORDER BY p.oid",
         (schema, name, argument),
@@ -88,12 +87,10 @@ def _deployed(cursor, routine: str, schema: str, name: str) -> list[tuple]:
 
 
 def _keep_grants(cursor, deployed: list[tuple], replaced: tuple) -> None:
-    _, _, owner, default_acl, grantees, comment = replaced
-    for signature, kind, _, _, _, own_comment in deployed:
+    _, _, owner, default_acl, grantees = replaced
+    for signature, kind, _, _, _ in deployed:
         cursor.execute(f"ALTER {kind} {signature} OWNER TO {owner}")
         if not default_acl:
             cursor.execute(f"REVOKE ALL ON {kind} {signature} FROM PUBLIC")
             for grantee in grantees:
                 cursor.execute(f"GRANT EXECUTE ON {kind} {signature} TO {grantee}")
-        if own_comment is None and comment is not None:
-            cursor.execute(f"COMMENT ON {kind} {signature} IS %s", (comment,))

@@ -65,18 +65,29 @@ def scratch_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=shm if usable else None))
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    folder = scratch_dir("salesmart-tests-")
+def throwaway_server(prefix: str):
+    """A server of the tests' own on scratch space, stopped and removed after."""
+    folder = scratch_dir(prefix)
     folder.chmod(0o711)  # as root the server runs as another user, who must enter it
-    # Throw-away, gone with the session: tests connect without a password
-    # (test_demo and test_embedded_pg check the demo's password-protected cluster).
+    # Throw-away: tests connect without a password (test_demo and
+    # test_embedded_pg check the demo's password-protected cluster).
     server = EmbeddedPostgres(folder, server_options=UNSAFE_FAST, trust_local_users=True).start()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    yield from throwaway_server("salesmart-tests-")
+
+
+@pytest.fixture
+def own_server():
+    """A server for one test: to crash, or to hold cluster-wide objects (roles) of its own."""
+    yield from throwaway_server("salesmart-own-")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import date
@@ -22,7 +21,6 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from salesmart.embedded_pg import EmbeddedPostgres
 from salesmart.generate import generate
 from salesmart.migrate import apply_migrations
 from salesmart.pipeline import load_dir
@@ -176,25 +174,6 @@ def test_bad_input_is_not_retryable(dsn, tmp_path, dataset):
     assert not error.value.retryable and "column status" in str(error.value)
 
 
-@pytest.fixture
-def own_server():
-    """A server of this test's own, to crash."""
-    folder = Path(tempfile.mkdtemp(prefix="salesmart-crash-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-    server = EmbeddedPostgres(folder).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def pg_ctl(server: EmbeddedPostgres, *args: str) -> None:
-    command = [str(server.bin_dir / "pg_ctl"), *args, "-D", str(server.data_dir)]
-    if server.as_postgres_user:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-
 def test_a_server_crash_mid_load_leaves_the_before_state(own_server, dataset):
     dsn = own_server.dsn("postgres")
     apply_migrations(dsn)
@@ -209,9 +188,8 @@ def test_a_server_crash_mid_load_leaves_the_before_state(own_server, dataset):
     finally:
         db.close()
     port = own_server.port
-    pg_ctl(own_server, "stop", "-m", "immediate")
-    pg_ctl(own_server, "start", "-w", "-l", str(own_server.log_file), "-o",
-           f"-p {port} -k {own_server.folder} -c listen_addresses=127.0.0.1")
+    own_server.stop(mode="immediate")
+    own_server.start(port=port)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "Traceback" not in stderr

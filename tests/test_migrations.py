@@ -110,10 +110,10 @@ def catalog(url: str) -> dict[str, list[tuple]]:
 def catalog_diff(expected: dict, actual: dict) -> str:
     lines = []
     for kind in expected:
-        a, b = set(expected[kind]), set(actual[kind])
-        for row in sorted(a - b, key=repr):
+        a, b = set(map(repr, expected[kind])), set(map(repr, actual[kind]))
+        for row in sorted(a - b):
             lines.append(f"  {kind}: only in expected: {row}")
-        for row in sorted(b - a, key=repr):
+        for row in sorted(b - a):
             lines.append(f"  {kind}: only in actual:   {row}")
     return "\n".join(lines)
 
