@@ -50,12 +50,16 @@ def run_day(dsn: str, api: ReportApiClient, report_id: str, day: date) -> None:
     rebuild_marts(dsn, download_and_load(dsn, api, urls, load_kind="increment", date_from=day, date_to=day))
 
 
+def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:
+    """A ready full report into staging, then the marts of its days."""
+    rebuild_marts(dsn, download_and_load(dsn, api, report.files, load_kind="report",
+                                         date_from=report.start_day, date_to=report.end_date))
+
+
 def load_report(dsn: str, api: ReportApiClient) -> str:
     """Orders the full report, loads it and rebuilds the marts of its days; returns its report_id."""
     report = order_report(api)
-    days = download_and_load(dsn, api, report.files, load_kind="report",
-                             date_from=report.start_day, date_to=report.end_date)
-    rebuild_marts(dsn, days)
+    load_full_report(dsn, api, report)
     return report.report_id
 
 
