@@ -245,8 +245,8 @@ def deadline_missed(context: dict[str, Any], **_: Any) -> None:
     run = context["dag_run"]
     day = business_day(*(datetime.fromisoformat(run[key]) if run.get(key) else None
                          for key in ("logical_date", "run_after")))
-    alert(f"business day {day} is not loaded", f"{run['dag_id']} run {run['run_id']} missed its deadline "
-          f"{context['deadline']['deadline_time']} and is {run.get('state')}")
+    alert(f"business day {day} is not loaded", f"{run['dag_id']} run {run['dag_run_id']} missed its deadline "
+          f"{context['deadline']['deadline_time']} and is {run['state']}")
 
 
 def number_setting(name: str, default: float) -> float:

@@ -290,7 +290,7 @@ def deployment(installed, pg_server, report_api, tmp_path_factory) -> Iterator[d
                                                                                     DATABASE_URL=warehouse_dsn))
         assert done.returncode == 0, done.stderr[-3000:]
         stack.airflow("db", "migrate")
-        stack.start("api-server", "api-server", "--port", str(port))
+        stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port))
         stack.start("scheduler", "scheduler")
         stack.start("dag-processor", "dag-processor")
         metadata = Metadata(pg_server.dsn("airflow_e2e"))
@@ -302,12 +302,13 @@ def deployment(installed, pg_server, report_api, tmp_path_factory) -> Iterator[d
         stack.airflow("dags", "trigger", "upload_report")
         wait_for("upload_report", lambda: metadata.finished("upload_report"), stack)
         stack.airflow("dags", "unpause", "upload_inc_data")
-        expected = due_days(datetime.now(timezone.utc))
+        unpaused_at = datetime.now(timezone.utc)
+        expected = due_days(unpaused_at)
         wait_for(f"catch-up of {len(expected)} days",
                  lambda: len(metadata.runs("upload_inc_data")) >= len(expected)
                  and metadata.finished("upload_inc_data"), stack)
         yield {"stack": stack, "metadata": metadata, "dsn": warehouse_dsn, "due": due_days(datetime.now(timezone.utc)),
-               "api": report_api}
+               "api": report_api, "unpaused_at": unpaused_at}
     finally:
         stack.stop()
         if metadata is not None:
@@ -323,22 +324,26 @@ def increment_loads(db) -> dict[date, int]:
     return {day: count // (len(REPORT_FILES) - 1) for day, count in counts}
 
 
+def logs(stack: AirflowStack) -> dict[Path, str]:
+    """Every log of the deployment: the components' output, task and callback logs."""
+    return {path: path.read_text(errors="replace") for path in stack.home.rglob("*")
+            if path.is_file() and path.suffix in ("", ".log", ".out", ".json")}
+
+
 def assert_no_secret_in_logs(stack: AirflowStack) -> None:
-    for path in stack.home.rglob("*"):
-        if path.is_file() and path.suffix in ("", ".log", ".out", ".json"):
-            text = path.read_text(errors="replace")
-            assert API_KEY not in text and DB_PASSWORD not in text, f"a secret reached {path}"
+    for path, text in logs(stack).items():
+        assert API_KEY not in text and DB_PASSWORD not in text, f"a secret reached {path}"
 
 
-def wait_run(deployment, run_id_like: str) -> tuple:
+def wait_run(deployment, logical_date: datetime) -> tuple:
+    """The run of upload_inc_data with `logical_date`, once it and every other run have finished."""
     metadata, stack = deployment["metadata"], deployment["stack"]
 
     def finished():
-        runs = [run for run in metadata.runs("upload_inc_data") if run_id_like in run[0]]
-        return runs[-1] if runs and runs[-1][3] in ("success", "failed") and metadata.finished("upload_inc_data") \
-            else None
+        runs = [run for run in metadata.runs("upload_inc_data") if run[2] == logical_date]
+        return runs[0] if runs and metadata.finished("upload_inc_data") else None
 
-    return wait_for(f"run {run_id_like}", finished, stack)
+    return wait_for(f"the run of {logical_date}", finished, stack)
 
 
 def test_scheduler_loads_every_due_business_day_exactly_once(deployment, api_data):
@@ -369,6 +374,13 @@ def test_scheduler_loads_every_due_business_day_exactly_once(deployment, api_dat
         assert_warehouse_equals_model(db, model_of_days(api_data, REPORT_START, REPORT_END, due))
     finally:
         db.close()
+
+    # A day whose deadline (6 hours after its run time) had passed when the catch-up began raised the alert.
+    text = "".join(logs(deployment["stack"]).values())
+    late = [day for day in due if run_time(day) + timedelta(hours=6) < deployment["unpaused_at"]]
+    assert late
+    for day in late:
+        assert f"salesmart alert: business day {day} is not loaded" in text
     assert_no_secret_in_logs(deployment["stack"])
 
 
@@ -392,10 +404,10 @@ def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
         "upload_inc_data", run_id)["load_day"][1] == 2, stack)
 
     # A manual run with logical date D+1 (another time than the scheduled run's) loads D.
-    logical = f"{(triggered + timedelta(days=1)).isoformat()}T12:00:00+00:00"
-    stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", logical)
-    manual = wait_run(deployment, "manual__")
-    assert manual[3] == "success"
+    logical = run_time(triggered) + timedelta(hours=6)
+    stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", logical.isoformat())
+    manual = wait_run(deployment, logical)
+    assert manual[1:] == ("manual", logical, "success")
 
     db = psycopg2.connect(deployment["dsn"])
     try:
@@ -421,15 +433,16 @@ def test_bad_increment_fails_its_run_at_once_without_retries(deployment, api_dat
         fields[10] = "-5"                   # a negative quantity: bad input
         orders.write_bytes("\r\n".join([lines[0], ",".join(fields), *lines[2:]]).encode() + b"\r\n")
         # Not the scheduled run's 06:00, and in the past: the scheduler holds back a manual run dated later than now.
-        logical = f"{(day + timedelta(days=1)).isoformat()}T18:00:00+00:00"
-        stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", logical)
+        logical = run_time(day) + timedelta(hours=12)
+        stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", logical.isoformat())
         started = time.monotonic()
-        run = wait_run(deployment, "T18:00:00")
+        run = wait_run(deployment, logical)
         assert run[3] == "failed"
         # Failed on its first try, not up for retry (the retry delay is minutes): fail-fast.
         assert metadata.task_states("upload_inc_data", run[0])["load_day"] == ("failed", 1)
-        assert time.monotonic() - started < 60
+        assert time.monotonic() - started < 90
         assert snapshot(db, DATA_TABLES) == before
+        assert "salesmart alert: upload_inc_data.load_day failed" in "".join(logs(stack).values())
         assert rows(db, "SELECT count(*) FROM staging.load_log WHERE status = 'failed' AND date_from = %s",
                     (day,)) != [(0,)]
     finally:
