@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -35,11 +34,10 @@ import psycopg2
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from salesmart.api_server import make_server
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials
 from sql_loading import rows, snapshot
-from test_dags import DATA_TABLES, assert_warehouse_equals_model, model_of_days
+from test_dags import DATA_TABLES, assert_warehouse_equals_model, model_of_days, serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -234,14 +232,8 @@ def api_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def report_api(api_data):
-    server = make_server(api_data, 0, CREDENTIALS, running_polls=1)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(api_data, CREDENTIALS) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")

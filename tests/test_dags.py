@@ -1,4 +1,4 @@
-"""The Airflow 3 DAGs (SPEC §5.4, issue 4), run the way Airflow runs them.
+"""The Airflow 3 DAGs (SPEC §5.4, issues 4 and 9), parsed and run by `dag.test()`.
 
 Airflow runs only in subprocesses with an AIRFLOW_HOME of their own (SQLite
 metadata database), the repo's dags folder and no Airflow settings from this
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,10 +32,10 @@ from model import Model
 from salesmart import pipeline
 from salesmart.airflow_support import (base_url_from_connection, business_day, credentials_from_connection,
                                       dsn_from_connection, fail_fast, first_business_day, first_run, is_retryable)
-from salesmart.api_server import make_server
+from salesmart.api_server import ReportApiServer, make_server
 from salesmart.config import ConfigError
-from salesmart.generate import generate
 from salesmart.files import BadInput
+from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
 from sql_loading import WAREHOUSE_TABLES, rows, snapshot
@@ -520,9 +522,10 @@ def data(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def api_server(data):
-    server = make_server(data, 0, CREDENTIALS, running_polls=1)
+@contextmanager
+def serving(data: Path, credentials: ApiCredentials) -> Iterator[ReportApiServer]:
+    """A local report API over `data`, in a thread, on a free port."""
+    server = make_server(data, 0, credentials, running_polls=1)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
@@ -530,6 +533,12 @@ def api_server(data):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def api_server(data):
+    with serving(data, CREDENTIALS) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
