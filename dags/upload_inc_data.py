@@ -38,10 +38,12 @@ LOAD_DEADLINE = timedelta(hours=number_setting("SALESMART_LOAD_DEADLINE_HOURS", 
     # 06:00 UTC every day, the run's logical date is that time (a trigger
     # timetable with no data interval): the run at 06:00 on D+1 loads D.
     schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC") if FIRST_BUSINESS_DAY else None,
-    start_date=airflow_support.first_run(FIRST_BUSINESS_DAY) if FIRST_BUSINESS_DAY else None,
     catchup=bool(FIRST_BUSINESS_DAY),
     max_active_runs=1,
     default_args={
+        # The DAG's start_date, given here so that Airflow also refuses to
+        # trigger a run dated before it (such a run would get no tasks).
+        **({"start_date": airflow_support.first_run(FIRST_BUSINESS_DAY)} if FIRST_BUSINESS_DAY else {}),
         "owner": "salesmart",
         # For trouble that passes (HTTP 5xx, network, lost database
         # connection); what a retry cannot fix fails at once (fail_fast).
@@ -100,8 +102,10 @@ def upload_inc_data():
     - UI: *Clear* that run.
     - CLI: `airflow tasks clear upload_inc_data --start-date 2025-01-06 --end-date 2025-01-06T23:59:59+00:00 --yes`
 
-    **Load a day that has no run**: *Trigger* with logical date D+1, or
-    `airflow dags trigger upload_inc_data --logical-date 2025-01-06T06:00:00+00:00` (loads 2025-01-05).
+    **Load day D in a new run**: *Trigger* with logical date D+1 (any time but the scheduled 06:00,
+    and not in the future), e.g. `airflow dags trigger upload_inc_data --logical-date 2025-01-06T12:00:00+00:00`
+    (loads 2025-01-05); without a logical date it loads yesterday. A logical date before the DAG's
+    start_date is refused: use `salesmart run --from D1 --to D2` for days before the first business day.
 
     **Backfill business days D1..D2** (the window is on logical dates, D+1 06:00 UTC), e.g. 2025-01-01..2025-01-10:
     `airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed`

@@ -401,10 +401,26 @@ def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
     manual = wait_run(deployment, logical)
     assert manual[1:] == ("manual", logical, "success")
 
+    # A manual run without a logical date loads yesterday.
+    yesterday = TODAY - timedelta(days=1)
+    stack.airflow("dags", "trigger", "upload_inc_data")
+    undated = wait_for("the run without a logical date", lambda: next(
+        (run for run in metadata.runs("upload_inc_data") if run[2] is None and metadata.finished("upload_inc_data")),
+        None), stack)
+    assert undated[3] == "success"
+
+    # A run dated before the first business day's run would get no tasks: Airflow refuses to create it.
+    refused = stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date",
+                            f"{FIRST_INCREMENT.isoformat()}T06:00:00+00:00", check=False)
+    assert refused.returncode != 0
+    assert "should be >= start_date" in refused.stdout + refused.stderr
+    assert all(metadata.task_states("upload_inc_data", run[0]) for run in metadata.runs("upload_inc_data"))
+
     db = psycopg2.connect(deployment["dsn"])
     try:
-        assert increment_loads(db) == {day: 2 if day in (cleared, backfilled, triggered) else 1 for day in due}
-        assert_warehouse_equals_model(db, model_of_days(api_data, REPORT_START, REPORT_END, due))
+        reloaded = [cleared, backfilled, triggered, yesterday]
+        assert increment_loads(db) == {day: 1 + reloaded.count(day) for day in {*due, yesterday}}
+        assert_warehouse_equals_model(db, model_of_days(api_data, REPORT_START, REPORT_END, sorted({*due, yesterday})))
     finally:
         db.close()
     assert len(deployment["api"].tasks) == 1
