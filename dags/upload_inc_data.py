@@ -120,8 +120,7 @@ def upload_inc_data():
             raise AirflowSkipException(f"report {known} is known: no report ordered")
         with fail_fast(), report_api_client() as api:
             report = pipeline.order_report(api)
-        outlet_events[REPORT].extra = {"report_id": report.report_id, "start_day": report.start_day.isoformat(),
-                                       "end_date": report.end_date.isoformat()}
+        outlet_events[REPORT].extra = airflow_support.report_event_extra(report)
 
     @task.sensor(mode="reschedule", poke_interval=POKE_INTERVAL, timeout=INCREMENT_TIMEOUT,
                  trigger_rule=TriggerRule.NONE_FAILED, inlets=[REPORT])

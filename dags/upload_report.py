@@ -77,8 +77,7 @@ def upload_report():
         with fail_fast(), report_api_client() as api:
             report = api.wait_report(task_id)
             pipeline.load_full_report(salesmart_dsn(), api, report)
-        outlet_events[REPORT].extra = {"report_id": report.report_id, "start_day": report.start_day.isoformat(),
-                                       "end_date": report.end_date.isoformat()}
+        outlet_events[REPORT].extra = airflow_support.report_event_extra(report)
 
     load_report(order_report())
 

@@ -35,7 +35,7 @@ import psycopg2.extensions
 
 from salesmart.config import ConfigError, PollSettings
 from salesmart.files import BadInput
-from salesmart.report_api import ApiCredentials, ReportApiClient, ReportApiError
+from salesmart.report_api import ApiCredentials, Report, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
 
 logger = logging.getLogger(__name__)
@@ -259,6 +259,12 @@ def number_setting(name: str, default: float) -> float:
     if number <= 0:
         raise ConfigError(f"{name}={value!r} is not a positive number")
     return number
+
+
+def report_event_extra(report: Report) -> dict[str, str]:
+    """The extra of the report Asset's event: what the daily runs need to know of the report."""
+    return {"report_id": report.report_id, "start_day": report.start_day.isoformat(),
+            "end_date": report.end_date.isoformat()}
 
 
 def latest_report_id(inlet_events: Any, report_asset: Any) -> str | None:
