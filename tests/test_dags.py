@@ -691,3 +691,23 @@ def test_report_dag_loads_the_report_and_its_marts(dsn, db, api, data, airflow):
     assert rows(db, "SELECT DISTINCT load_kind, date_from, date_to FROM staging.load_log"
                     " WHERE file_kind <> 'price_log'") == [("report", REPORT_START, REPORT_END)]
     assert_warehouse_equals_model(db, model_of(data, []))
+
+
+@pytest.mark.parametrize("problem", ["wrong API key", "no report_api connection"])
+def test_what_a_retry_cannot_fix_fails_the_task_at_once(dsn, db, api, airflow, problem):
+    env = connections_env(dsn, api)
+    if problem == "wrong API key":
+        env["AIRFLOW_CONN_REPORT_API"] = env["AIRFLOW_CONN_REPORT_API"].replace(API_KEY, "not-the-key")
+        expected = "generate_report: HTTP 403"
+    else:
+        del env["AIRFLOW_CONN_REPORT_API"]
+        expected = "the Airflow connection 'report_api' is not defined"
+    before = snapshot(db)
+
+    # The DAG's own retries (3, from 5 minutes): a retried task would keep dag.test() waiting past the timeout.
+    output, result = airflow.run("upload_report", "2025-01-06T00:00:00+00:00", env)
+    assert result["state"] == "failed"
+    assert result["tasks"] == {"order_report": "failed", "load_report": "upstream_failed"}
+    assert expected in output and "(not retried)" in output
+    assert "salesmart alert: upload_report.order_report failed" in output
+    assert snapshot(db) == before
