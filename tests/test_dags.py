@@ -13,9 +13,11 @@ process: nothing of Airflow's configuration or state leaks into pytest.
 """
 from __future__ import annotations
 
+import email
 import json
 import os
 import queue
+import socketserver
 import subprocess
 import sys
 import threading
@@ -693,12 +695,62 @@ def test_report_dag_loads_the_report_and_its_marts(dsn, db, api, data, airflow):
     assert_warehouse_equals_model(db, model_of(data, []))
 
 
+class SmtpSink(socketserver.ThreadingTCPServer):
+    """Just enough of an SMTP server to take mail: the messages it got, as text."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.messages: list[str] = []
+        super().__init__(("127.0.0.1", 0), SmtpSession)
+
+
+class SmtpSession(socketserver.StreamRequestHandler):
+    def reply(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:
+        self.reply("220 sink")
+        for raw in self.rfile:
+            command = raw.decode(errors="replace").strip().upper()
+            if command.startswith("DATA"):
+                self.reply("354 go on")
+                lines = []
+                for data in self.rfile:
+                    if data in (b".\r\n", b".\n"):
+                        break
+                    lines.append(data.decode(errors="replace"))
+                self.server.messages.append("".join(lines))
+                self.reply("250 taken")
+            elif command.startswith("QUIT"):
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("250 ok")
+
+
+@pytest.fixture
+def smtp_sink():
+    server = SmtpSink()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("problem", ["wrong API key", "no report_api connection"])
-def test_what_a_retry_cannot_fix_fails_the_task_at_once(dsn, db, api, airflow, problem):
+def test_what_a_retry_cannot_fix_fails_the_task_at_once(dsn, db, api, airflow, smtp_sink, problem):
     env = connections_env(dsn, api)
     if problem == "wrong API key":
         env["AIRFLOW_CONN_REPORT_API"] = env["AIRFLOW_CONN_REPORT_API"].replace(API_KEY, "not-the-key")
         expected = "generate_report: HTTP 403"
+        # ... and the alert goes out by mail too.
+        env["SALESMART_ALERT_EMAIL"] = "ops@example.com"
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = (f"smtp://127.0.0.1:{smtp_sink.server_address[1]}"
+                                           "?from_email=airflow%40example.com&disable_ssl=true&disable_tls=true")
     else:
         del env["AIRFLOW_CONN_REPORT_API"]
         expected = "the Airflow connection 'report_api' is not defined"
@@ -711,3 +763,8 @@ def test_what_a_retry_cannot_fix_fails_the_task_at_once(dsn, db, api, airflow, p
     assert expected in output and "(not retried)" in output
     assert "salesmart alert: upload_report.order_report failed" in output
     assert snapshot(db) == before
+    if problem == "wrong API key":
+        [mail] = [email.message_from_string(message) for message in smtp_sink.messages]
+        assert mail["Subject"] == "salesmart: upload_report.order_report failed" and mail["To"] == "ops@example.com"
+        body = "".join(part.get_payload(decode=True).decode() for part in mail.walk() if not part.is_multipart())
+        assert "generate_report: HTTP 403" in body and API_KEY not in body
