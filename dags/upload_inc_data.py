@@ -1,37 +1,65 @@
 """Daily DAG `upload_inc_data` (SPEC 5.4): business day D's increment into
-staging, then the marts; the tasks only fetch, COPY and CALL through
-salesmart, the same code as `python -m salesmart run`."""
-from datetime import datetime, timedelta, timezone
+staging and the marts, one transaction; the tasks only fetch, COPY and CALL
+through salesmart, the same code as `python -m salesmart run`.
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+Settings, read from the environment where this file is parsed (scheduler,
+DAG processor and workers alike):
+- SALESMART_FIRST_BUSINESS_DAY=YYYY-MM-DD: catch up from that day. Unset, the
+  DAG has no schedule (manual runs only) and says so in its description.
+- SALESMART_INCREMENT_POKE_SECONDS (600), SALESMART_INCREMENT_TIMEOUT_HOURS (18):
+  how often and how long to ask for D's increment while it is NOT FOUND.
+- SALESMART_LOAD_DEADLINE_HOURS (6): alert when D is not loaded that long after
+  its run's time, 06:00 UTC on D+1.
+- SALESMART_ALERT_EMAIL: where alerts go besides the task log (salesmart.airflow_support.alert).
+"""
+from datetime import timedelta
+
+from airflow.sdk import (Asset, CronTriggerTimetable, DeadlineAlert, DeadlineReference, Param, PokeReturnValue,
+                         SyncCallback, TriggerRule, dag, task)
+from airflow.sdk.exceptions import AirflowSkipException
 
 from salesmart import airflow_support, pipeline
-from salesmart.airflow_support import business_day, report_api_client, salesmart_dsn
+from salesmart.airflow_support import business_day, fail_fast, number_setting, report_api_client, salesmart_dsn
+
+REPORT = Asset(**airflow_support.REPORT_ASSET)
+MARTS = [Asset(**mart) for mart in airflow_support.MART_ASSETS]
+
+FIRST_BUSINESS_DAY = airflow_support.first_business_day()
+POKE_INTERVAL = timedelta(seconds=number_setting("SALESMART_INCREMENT_POKE_SECONDS", 600))
+INCREMENT_TIMEOUT = timedelta(hours=number_setting("SALESMART_INCREMENT_TIMEOUT_HOURS", 18))
+LOAD_DEADLINE = timedelta(hours=number_setting("SALESMART_LOAD_DEADLINE_HOURS", 6))
 
 
 @dag(
     dag_id="upload_inc_data",
-    description="Daily: the report API's increment of business day D -> staging -> marts",
-    # 06:00 UTC every day; each run's data interval is the 24 h before it, and
-    # D is the day that interval starts on (salesmart.airflow_support.business_day).
-    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC", interval=timedelta(days=1)),
-    # The run at 06:00 on this day loads the first business day, 2025-01-01;
-    # set it to two days after the full report's end_date before deploying.
-    start_date=datetime(2025, 1, 2, tzinfo=timezone.utc),
-    catchup=True,
+    description=(f"Daily from business day {FIRST_BUSINESS_DAY}: the report API's increment of D -> staging -> marts"
+                 if FIRST_BUSINESS_DAY else
+                 "NOT SCHEDULED: set SALESMART_FIRST_BUSINESS_DAY=YYYY-MM-DD for the Airflow components"),
+    # 06:00 UTC every day, the run's logical date is that time (a trigger
+    # timetable with no data interval): the run at 06:00 on D+1 loads D.
+    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC") if FIRST_BUSINESS_DAY else None,
+    catchup=bool(FIRST_BUSINESS_DAY),
     max_active_runs=1,
     default_args={
+        # The DAG's start_date, given here so that Airflow also refuses to
+        # trigger a run dated before it (such a run would get no tasks).
+        **({"start_date": airflow_support.first_run(FIRST_BUSINESS_DAY)} if FIRST_BUSINESS_DAY else {}),
         "owner": "salesmart",
-        "retries": 4,
-        "retry_delay": timedelta(minutes=10),
+        # For trouble that passes (HTTP 5xx, network, lost database
+        # connection); what a retry cannot fix fails at once (fail_fast).
+        "retries": 3,
+        "retry_delay": timedelta(minutes=5),
         # A multiplier in Airflow 3; `True` would mean 1, a constant delay.
         "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=2),
+        "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": airflow_support.notify_failure,
     },
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=LOAD_DEADLINE,
+                           callback=SyncCallback(airflow_support.deadline_missed)),
     params={
         "report_id": Param(None, type=["null", "string"],
-                           description="report whose increment to fetch; empty: order a new report"),
+                           description="report whose increment to fetch; empty: the one upload_report published"),
     },
     tags=["salesmart"],
 )
@@ -39,75 +67,80 @@ def upload_inc_data():
     """
     # upload_inc_data — the report API's daily increment into the warehouse
 
-    **Business day.** Each run loads one business day **D = the UTC date of the run's data
-    interval start** (shown in the run's details). The run that starts at **06:00 UTC on D+1**
-    has the data interval [D 06:00, D+1 06:00) and loads **D**: by then the source has formed
-    D's increment. Airflow gives a scheduled (or backfill) run the logical date D 06:00 UTC.
-    A *manual* run (Trigger, `airflow dags test`) with logical date L gets the interval
-    [L − 1 day, L], so it loads **the day before L's date**: trigger 2025-01-06 to load 2025-01-05.
-    Catchup is on, runs go one at a time in date order, from the first business day
-    (`start_date` in the DAG file, minus one day).
+    **Business day.** The run at **06:00 UTC on D+1** loads business day **D**: a run loads
+    **the day before its logical date** (UTC). Scheduled runs have logical date D+1 06:00;
+    a manual or backfill run with logical date L (any time of day) loads the day before L's
+    date; a manual run without a logical date loads yesterday.
+    Catch-up starts with `SALESMART_FIRST_BUSINESS_DAY` (the environment of the Airflow
+    components; unset, the DAG is not scheduled) and runs one day at a time, in date order.
+    New DAGs start paused: **unpause** it.
 
-    **Tasks** (retried with exponential backoff; each is one transaction or none):
+    **Tasks**
 
-    1. `fetch_increment` — orders a report for a `report_id` (or takes the `report_id` param of a
-       manual run) and waits until D's increment exists: `NOT FOUND`, HTTP 5xx and timeouts are
-       retried (`REPORT_API_ATTEMPTS`, `REPORT_API_BACKOFF`), then the task fails and Airflow
-       retries it later.
-    2. `load_staging` — downloads all four files of D's increment (nothing changes unless all
-       arrive), COPYs them and CALLs `staging.load_*` for D in one transaction: D's rows are
-       replaced, rows dated other days upserted. Returns the days whose marts need rebuilding.
-    3. `load_f_sales` — `CALL mart.load_f_sales(day)` for each of those days.
-    4. `load_f_customer_retention` — `CALL mart.load_f_customer_retention(day)` once per ISO week.
+    1. `order_report_if_none` — skipped when a report is known: the `report_id` param of a manual
+       run, or the newest `salesmart_report` Asset event (`upload_report` publishes it). Otherwise
+       orders the full report and publishes its `report_id` the same way.
+    2. `wait_for_increment` — a sensor in *reschedule* mode (it holds no worker slot while it
+       waits): asks every `SALESMART_INCREMENT_POKE_SECONDS` whether D's increment exists, fails
+       after `SALESMART_INCREMENT_TIMEOUT_HOURS` of `NOT FOUND`.
+    3. `load_day` — `salesmart.pipeline.run_day`: downloads all four files of D's increment
+       (nothing changes unless all arrive), then in ONE transaction merges them into staging and
+       rebuilds the marts of every day and week they touch. Updates the mart Assets.
 
-    Every task can be repeated: re-running a day, or any task of it, gives the same warehouse.
+    Bad input, configuration errors and HTTP 401/403 fail the task at once, without retries;
+    HTTP 5xx, network trouble and a lost database connection are retried with backoff.
+    A failure that is final is logged as a `salesmart alert` (and mailed to
+    `SALESMART_ALERT_EMAIL` if set); so is a day not loaded `SALESMART_LOAD_DEADLINE_HOURS`
+    after its run's time (a DeadlineAlert). Re-running a day gives the same warehouse.
 
     **Connections:** `salesmart_db` (Postgres: host, port, schema = database, login, password)
     and `report_api` (HTTP: host, port, schema `http`/`https`, login = nickname,
     password = API key, extra `cohort`), e.g.
     `AIRFLOW_CONN_REPORT_API='http://nick:key@api.host:8000/http?cohort=42'`.
-    The API client's poll and retry settings: the workers' `REPORT_API_*` environment variables.
 
-    **Re-run business day D** (e.g. 2025-01-05):
-    - UI: *Clear* the run with logical date 2025-01-05 06:00 UTC (or one task, with *Downstream*).
-    - CLI: `airflow tasks clear upload_inc_data --start-date 2025-01-05 --end-date 2025-01-05T23:59:59+00:00 --yes`
-    - A day without a run: *Trigger* with logical date D+1, e.g. 2025-01-06 00:00 UTC, or
-      `airflow dags test upload_inc_data 2025-01-06` (both load 2025-01-05). Not at 06:00 UTC:
-      that is a scheduled run's logical date. Not `airflow dags trigger`: Airflow 3.3 takes its
-      data interval from the trigger time, not `--logical-date`, and `fetch_increment` refuses it.
+    **Re-run business day D** (e.g. 2025-01-05; its run has logical date 2025-01-06 06:00 UTC):
+    - UI: *Clear* that run.
+    - CLI: `airflow tasks clear upload_inc_data --start-date 2025-01-06 --end-date 2025-01-06T23:59:59+00:00 --yes`
 
-    **Backfill business days D1..D2** (the window is on run times, D+1 06:00 UTC), e.g. 2025-01-01..2025-01-10:
+    **Load day D in a new run**: *Trigger* with logical date D+1 (any time but the scheduled 06:00,
+    and not in the future), e.g. `airflow dags trigger upload_inc_data --logical-date 2025-01-06T12:00:00+00:00`
+    (loads 2025-01-05); without a logical date it loads yesterday. A logical date before the DAG's
+    start_date is refused: use `salesmart run --from D1 --to D2` for days before the first business day.
+
+    **Backfill business days D1..D2** (the window is on logical dates, D+1 06:00 UTC), e.g. 2025-01-01..2025-01-10:
     `airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed`
     (`--dry-run` first lists the runs).
     """
 
-    @task(execution_timeout=timedelta(minutes=30))
-    def fetch_increment(data_interval_start=None, data_interval_end=None, logical_date=None,
-                        params=None) -> str:
-        """Wait until business day D's increment exists; return the report_id it belongs to."""
-        day = business_day(data_interval_start, data_interval_end, logical_date)
-        with report_api_client() as api:
-            report_id = params.get("report_id") or pipeline.order_report(api).report_id
-            api.get_increment(report_id, day)
-        return report_id
+    @task(inlets=[REPORT], outlets=[REPORT])
+    def order_report_if_none(params=None, inlet_events=None, outlet_events=None) -> None:
+        """Skipped when a report is known; else order the full report and publish its report_id."""
+        known = params.get("report_id") or airflow_support.latest_report_id(inlet_events, REPORT)
+        if known:
+            raise AirflowSkipException(f"report {known} is known: no report ordered")
+        with fail_fast(), report_api_client() as api:
+            report = pipeline.order_report(api)
+        outlet_events[REPORT].extra = airflow_support.report_event_extra(report)
 
-    @task
-    def load_staging(report_id: str, data_interval_start=None, data_interval_end=None,
-                     logical_date=None) -> list[str]:
-        """Download D's increment whole and load it into staging; return the days whose marts to rebuild."""
-        day = business_day(data_interval_start, data_interval_end, logical_date)
-        # The file URLs are asked for here, not passed on through XCom: they
-        # may be signed, and they may expire before a retry.
-        with report_api_client() as api:
-            urls = api.get_increment(report_id, day)
-            days = pipeline.download_and_load(salesmart_dsn(), api, urls, load_kind="increment",
-                                              date_from=day, date_to=day)
-        return [day.isoformat() for day in days]
+    @task.sensor(mode="reschedule", poke_interval=POKE_INTERVAL, timeout=INCREMENT_TIMEOUT,
+                 trigger_rule=TriggerRule.NONE_FAILED, inlets=[REPORT])
+    def wait_for_increment(params=None, inlet_events=None, logical_date=None, dag_run=None) -> PokeReturnValue:
+        """Whether business day D's increment exists yet; passes on the report_id it belongs to."""
+        day = business_day(logical_date, dag_run.run_after)
+        with fail_fast():
+            report_id = params.get("report_id") or airflow_support.latest_report_id(inlet_events, REPORT)
+            with report_api_client() as api:
+                found = api.find_increment(report_id, day) is not None
+        return PokeReturnValue(is_done=found, xcom_value=report_id)
 
-    load_f_sales = task(airflow_support.load_f_sales)
-    load_f_customer_retention = task(airflow_support.load_f_customer_retention)
+    @task(outlets=MARTS)
+    def load_day(report_id: str, logical_date=None, dag_run=None) -> None:
+        """Business day D's increment into staging and the marts, in one transaction."""
+        day = business_day(logical_date, dag_run.run_after)
+        with fail_fast(), report_api_client() as api:
+            pipeline.run_day(salesmart_dsn(), api, report_id, day)
 
-    load_f_customer_retention(load_f_sales(load_staging(fetch_increment())))
+    load_day(order_report_if_none() >> wait_for_increment())
 
 
 upload_inc_data()

@@ -1,29 +1,37 @@
-"""On-demand DAG `upload_report` (SPEC 5.4): the full report into staging,
-then the marts of its days and weeks; the tasks only fetch, COPY and CALL
-through salesmart, the same code as `python -m salesmart load-report`."""
+"""On-demand DAG `upload_report` (SPEC 5.4): the full report into staging and
+the marts of its days and weeks, one transaction; it publishes the report's
+report_id, which the daily runs of `upload_inc_data` use. The tasks only
+fetch, COPY and CALL through salesmart, the same code as
+`python -m salesmart load-report`."""
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 
 from salesmart import airflow_support, pipeline
-from salesmart.airflow_support import report_api_client, salesmart_dsn
+from salesmart.airflow_support import fail_fast, report_api_client, salesmart_dsn
+
+REPORT = Asset(**airflow_support.REPORT_ASSET)
+MARTS = [Asset(**mart) for mart in airflow_support.MART_ASSETS]
 
 
 @dag(
     dag_id="upload_report",
-    description="On demand: the report API's full report -> staging -> marts of its days and weeks",
+    description="On demand: the report API's full report -> staging -> marts; publishes its report_id",
     schedule=None,
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
     default_args={
         "owner": "salesmart",
+        # For trouble that passes (HTTP 5xx, network, lost database
+        # connection); what a retry cannot fix fails at once (fail_fast).
         "retries": 3,
         "retry_delay": timedelta(minutes=5),
         # A multiplier in Airflow 3; `True` would mean 1, a constant delay.
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": airflow_support.notify_failure,
     },
     tags=["salesmart"],
 )
@@ -31,22 +39,24 @@ def upload_report():
     """
     # upload_report — the report API's full report into the warehouse
 
-    No schedule: trigger it (UI *Trigger*, or `airflow dags trigger upload_report`) for the
-    first load of the warehouse, or to reload the whole history the report covers. Then
-    `upload_inc_data` takes over from the day after the report's `end_date`.
+    No schedule: trigger it (UI *Trigger*, or `airflow dags trigger upload_report`) once for the
+    first load of the warehouse, or to reload the whole history the report covers. Unpause it
+    first (new DAGs start paused). `upload_inc_data` then loads the days after the report's
+    `end_date` with this report's `report_id`.
 
-    **Tasks** (retried with exponential backoff; each is one transaction or none):
+    **Tasks**
 
     1. `order_report` — `POST /generate_report`, then polls `GET /get_report` until `SUCCESS`
-       (`REPORT_API_POLL_INTERVAL`, `REPORT_API_POLL_DEADLINE`); returns the task id.
-    2. `load_staging` — downloads all four files (nothing changes unless all arrive), COPYs them
-       and CALLs `staging.load_*` for `start_day`..`end_date` in one transaction: those days are
-       replaced. Returns the days whose marts need rebuilding.
-    3. `load_f_sales` — `CALL mart.load_f_sales(day)` for each of those days.
-    4. `load_f_customer_retention` — `CALL mart.load_f_customer_retention(day)` once per ISO week.
+       (`REPORT_API_POLL_INTERVAL`, `REPORT_API_POLL_DEADLINE`); returns the report's task id.
+    2. `load_report` — `salesmart.pipeline.load_full_report`: downloads all four files (nothing
+       changes unless all arrive), then in ONE transaction merges them into staging for
+       `start_day`..`end_date` and rebuilds the marts of those days and weeks. Publishes the
+       `salesmart_report` Asset event with extra `report_id` (read by `upload_inc_data`) and
+       updates the mart Assets.
 
-    Every task can be repeated: a re-run (*Clear* the run, or one task with *Downstream*, or
-    `airflow dags test upload_report`) gives the same warehouse.
+    Bad input, configuration errors and HTTP 401/403 fail the task at once, without retries;
+    HTTP 5xx, network trouble and a lost database connection are retried with backoff.
+    A re-run (*Clear*) gives the same warehouse.
 
     **Connections:** `salesmart_db` and `report_api`, as for `upload_inc_data`.
     """
@@ -54,26 +64,22 @@ def upload_report():
     @task(execution_timeout=timedelta(minutes=30))
     def order_report() -> str:
         """Order the full report and wait until it is ready; return its task id."""
-        with report_api_client() as api:
+        with fail_fast(), report_api_client() as api:
             task_id = api.generate_report()
             api.wait_report(task_id)
         return task_id
 
-    @task
-    def load_staging(task_id: str) -> list[str]:
-        """Download the report whole and load it into staging; return the days whose marts to rebuild."""
+    @task(outlets=[REPORT, *MARTS])
+    def load_report(task_id: str, outlet_events=None) -> None:
+        """The report into staging and the marts, in one transaction; publish its report_id."""
         # The file URLs are asked for here, not passed on through XCom: they
         # may be signed, and they may expire before a retry.
-        with report_api_client() as api:
+        with fail_fast(), report_api_client() as api:
             report = api.wait_report(task_id)
-            days = pipeline.download_and_load(salesmart_dsn(), api, report.files, load_kind="report",
-                                              date_from=report.start_day, date_to=report.end_date)
-        return [day.isoformat() for day in days]
+            pipeline.load_full_report(salesmart_dsn(), api, report)
+        outlet_events[REPORT].extra = airflow_support.report_event_extra(report)
 
-    load_f_sales = task(airflow_support.load_f_sales)
-    load_f_customer_retention = task(airflow_support.load_f_customer_retention)
-
-    load_f_customer_retention(load_f_sales(load_staging(order_report())))
+    load_report(order_report())
 
 
 upload_report()

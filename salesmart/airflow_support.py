@@ -1,5 +1,6 @@
 """What the DAGs in dags/ need from salesmart (SPEC §5.4): the business day of
-a run, and the Airflow Connections turned into what salesmart takes.
+a run, the first business day, the Airflow Connections turned into what
+salesmart takes, the Assets the DAGs share, fail-fast and alert callbacks.
 
 - `salesmart_db` (Postgres): host, port, schema (= database), login,
   password, and libpq options such as `sslmode` in extra  ->  a psycopg2 DSN.
@@ -21,18 +22,39 @@ never their values.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import html
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2.extensions
 
-from salesmart import warehouse
 from salesmart.config import ConfigError, PollSettings
-from salesmart.report_api import ApiCredentials, ReportApiClient
+from salesmart.files import BadInput
+from salesmart.report_api import ApiCredentials, Report, ReportApiClient, ReportApiError
+from salesmart.warehouse import LoadError
+
+logger = logging.getLogger(__name__)
 
 DB_CONN_ID = "salesmart_db"
 API_CONN_ID = "report_api"
+
+# Settings read where the DAG files are parsed: the environment of the
+# scheduler, the DAG processor and the workers alike.
+FIRST_BUSINESS_DAY_VARIABLE = "SALESMART_FIRST_BUSINESS_DAY"
+ALERT_EMAIL_VARIABLE = "SALESMART_ALERT_EMAIL"
+
+# The Assets the DAGs share: upload_report publishes the report (its
+# report_id in the event's extra), both DAGs update the marts.
+REPORT_ASSET = {"name": "salesmart_report", "uri": "salesmart://report-api/report"}
+MART_ASSETS = (
+    {"name": "salesmart_mart_f_sales", "uri": "salesmart://warehouse/mart/f_sales"},
+    {"name": "salesmart_mart_f_customer_retention", "uri": "salesmart://warehouse/mart/f_customer_retention"},
+)
 
 # Extras of a Postgres connection that are libpq connection parameters and so
 # belong in the DSN; others (the provider's own: cursor, iam, sqlalchemy_*, ...) are not for libpq.
@@ -47,31 +69,68 @@ LIBPQ_EXTRAS = frozenset({
 API_SCHEMES = ("http", "https")
 
 
-def business_day(data_interval_start: datetime | None, data_interval_end: datetime | None = None,
-                 logical_date: datetime | None = None) -> date:
-    """The business day D a run of `upload_inc_data` loads: the UTC date of its data interval start.
+def first_business_day(environ: dict[str, str] | None = None) -> date | None:
+    """SALESMART_FIRST_BUSINESS_DAY (YYYY-MM-DD), or None when it is not set."""
+    value = (os.environ if environ is None else environ).get(FIRST_BUSINESS_DAY_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{FIRST_BUSINESS_DAY_VARIABLE}={value!r} is not a YYYY-MM-DD date") from None
 
-    The scheduled run at 06:00 UTC on D+1 has the data interval [D 06:00,
-    D+1 06:00) (and logical date D 06:00) and loads D, whose increment the
-    source has formed by then. A manual run (UI / REST API trigger, `airflow
-    dags test`) with logical date L, any time of day, gets the interval
-    [L - 1 day, L] and so loads the day before L's date.
 
-    A run whose logical date is neither end of its data interval got its
-    interval from somewhere else than its logical date (Airflow 3.3's
-    `airflow dags trigger -l L` infers it from the trigger time): refused
-    rather than load a day nobody asked for.
+def first_run(first_day: date) -> datetime:
+    """The DAG's start_date for catching up from business day `first_day`: the
+    midnight (UTC) after it. Its first run, at 06:00 UTC on the day after,
+    has a logical date on or after start_date, so Airflow gives it its tasks
+    (a run with a logical date before start_date gets none and passes as a
+    success without loading anything)."""
+    return datetime.combine(first_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+
+
+def business_day(logical_date: datetime | None, run_after: datetime | None = None) -> date:
+    """The business day D a run of `upload_inc_data` loads: the day before
+    the UTC date of its logical date.
+
+    The scheduled run for D starts at 06:00 UTC on D+1 and has that as its
+    logical date (a trigger timetable: logical date = run time). A manual
+    run or a backfill run with logical date L, any time of day, loads the
+    day before L's date, so does a cleared run. A manual run without a
+    logical date (Airflow 3 allows it) loads the day before it was
+    triggered (`run_after`): yesterday.
     """
-    if data_interval_start is None:
-        raise ValueError("the run has no data interval, so no business day: trigger it with a logical date "
-                         "(logical date D + 1 day loads day D), or clear the scheduled run of D")
-    if (logical_date is not None and data_interval_end is not None
-            and logical_date not in (data_interval_start, data_interval_end)):
-        raise ValueError(f"the run's data interval {data_interval_start.isoformat()}..{data_interval_end.isoformat()}"
-                         f" does not come from its logical date {logical_date.isoformat()} (as `airflow dags trigger`"
-                         " makes it): trigger from the UI or REST API, clear the run, or use `airflow dags test`"
-                         " or `airflow backfill create`")
-    return data_interval_start.astimezone(timezone.utc).date()
+    when = logical_date or run_after
+    if when is None:
+        raise ValueError("the run has neither a logical date nor a run_after time, so no business day")
+    return when.astimezone(timezone.utc).date() - timedelta(days=1)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether another try later may succeed. Bad input and configuration
+    errors never; report API and load errors as their `retryable` says (BRIEF
+    contract; one without it is not); anything else (an unforeseen failure)
+    gets the task's retries."""
+    if isinstance(error, (BadInput, ConfigError)):
+        return False
+    if isinstance(error, (ReportApiError, LoadError)):
+        return getattr(error, "retryable", False)
+    return True
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Turn a failure that a retry cannot fix into AirflowFailException: the
+    task fails at once, its remaining retries skipped. Retryable failures
+    pass unchanged, to be retried with the task's backoff."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except Exception as error:
+        if is_retryable(error):
+            raise
+        raise AirflowFailException(f"{type(error).__name__}: {error} (not retried)") from error
 
 
 class ConnectionLike(Protocol):
@@ -141,8 +200,12 @@ def report_api_client_from_connection(conn: ConnectionLike, settings: PollSettin
 def _get_connection(conn_id: str) -> ConnectionLike:
     # Imported here: the module stays importable (and testable) without Airflow.
     from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-    return Connection.get(conn_id)
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(f"the Airflow connection {conn_id!r} is not defined") from None
 
 
 def salesmart_dsn(conn_id: str = DB_CONN_ID) -> str:
@@ -155,13 +218,56 @@ def report_api_client(conn_id: str = API_CONN_ID) -> ReportApiClient:
     return report_api_client_from_connection(_get_connection(conn_id))
 
 
-def load_f_sales(days: list[str]) -> list[str]:
-    """Task body: CALL mart.load_f_sales for each day (ISO dates, as XCom
-    carries them); pass the days on to the retention task."""
-    warehouse.load_f_sales(salesmart_dsn(), map(date.fromisoformat, days))
-    return days
 
 
-def load_f_customer_retention(days: list[str]) -> None:
-    """Task body: CALL mart.load_f_customer_retention once for each ISO week of the days."""
-    warehouse.load_f_customer_retention(salesmart_dsn(), map(date.fromisoformat, days))
+def alert(subject: str, text: str) -> None:
+    """Tell the operators: an ERROR log line always; an e-mail to
+    SALESMART_ALERT_EMAIL (comma-separated) through the `smtp_default`
+    connection when that is set."""
+    logger.error("salesmart alert: %s: %s", subject, text)
+    recipients = os.environ.get(ALERT_EMAIL_VARIABLE, "").strip()
+    if recipients:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        with SmtpHook() as smtp:
+            smtp.send_email_smtp(to=recipients.split(","), subject=f"salesmart: {subject}",
+                                 html_content=html.escape(text))
+
+
+def notify_failure(context: Any) -> None:
+    """on_failure_callback of every salesmart task: the failure, once it is final."""
+    ti = context["ti"]
+    alert(f"{ti.dag_id}.{ti.task_id} failed", f"run {ti.run_id}, try {ti.try_number}: {context.get('exception')}")
+
+
+def deadline_missed(context: dict[str, Any], **_: Any) -> None:
+    """DeadlineAlert callback of upload_inc_data: business day D is not loaded by its deadline."""
+    run = context["dag_run"]
+    day = business_day(*(datetime.fromisoformat(run[key]) if run.get(key) else None
+                         for key in ("logical_date", "run_after")))
+    alert(f"business day {day} is not loaded", f"{run['dag_id']} run {run['dag_run_id']} missed its deadline "
+          f"{context['deadline']['deadline_time']} and is {run['state']}")
+
+
+def number_setting(name: str, default: float) -> float:
+    """A positive number from the environment where the DAG files are parsed."""
+    value = os.environ.get(name, "").strip()
+    try:
+        number = float(value) if value else default
+    except ValueError:
+        number = 0.0
+    if number <= 0:
+        raise ConfigError(f"{name}={value!r} is not a positive number")
+    return number
+
+
+def report_event_extra(report: Report) -> dict[str, str]:
+    """The extra of the report Asset's event: what the daily runs need to know of the report."""
+    return {"report_id": report.report_id, "start_day": report.start_day.isoformat(),
+            "end_date": report.end_date.isoformat()}
+
+
+def latest_report_id(inlet_events: Any, report_asset: Any) -> str | None:
+    """The report_id of the newest event of the report Asset, if any."""
+    newest = list(inlet_events[report_asset].ascending(False).limit(1))
+    return newest[0].extra.get("report_id") if newest else None

@@ -41,6 +41,12 @@ def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:
                       date_to=report.end_date, where=f"report {report.report_id}")
 
 
+def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:
+    """A ready full report into staging, then the marts of its days."""
+    rebuild_marts(dsn, download_and_load(dsn, api, report.files, load_kind="report",
+                                         date_from=report.start_day, date_to=report.end_date))
+
+
 def load_report(dsn: str, api: ReportApiClient) -> str:
     """Orders the full report, loads it and rebuilds the marts of its days; returns its report_id."""
     report = order_report(api)

@@ -59,7 +59,18 @@ class Report:
 
 
 class ReportApiError(Exception):
-    """A report API call failed for good; the message names the call."""
+    """A report API call failed; the message names the call.
+
+    `retryable` tells a scheduler whether trying again later may help: True
+    when the call ran out of attempts on trouble that passes (HTTP 5xx or
+    429, network failures, timeouts, an increment still `NOT FOUND`); False
+    when the answer will not change (HTTP 401/403 and other 4xx, an answer
+    that breaks the contract, a report past its poll deadline).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class _TransientFailure(Exception):
@@ -150,23 +161,38 @@ class ReportApiClient:
             time.sleep(pause)
 
     def get_increment(self, report_id: str, day: date) -> dict[str, str]:
-        """File URLs of the increment for `day`, keyed as the API names them (`*_inc`)."""
+        """File URLs of the increment for `day`, keyed as the API names them (`*_inc`);
+        an increment still `NOT FOUND` is asked for again, with backoff."""
         call = f"get_increment {day.isoformat()}"
-        params = {"report_id": report_id, "date": f"{day.isoformat()}T00:00:00"}
 
-        def attempt() -> dict[str, Any]:
-            answer = self._request_json(call, "GET", "/get_increment", params=params)
-            status = answer.get("status")
-            if status == "NOT FOUND":
+        def attempt() -> dict[str, str]:
+            files = self._increment_files(call, report_id, day)
+            if files is None:
                 raise _TransientFailure("NOT FOUND")
-            if status != "SUCCESS":
-                raise ReportApiError(f"{call}: unexpected status {self._excerpt(str(status))!r}")
-            return answer
+            return files
 
-        answer = self._with_retries(call, attempt)
-        files = self._parse_files(call, answer, INCREMENT_FILES)
+        files = self._with_retries(call, attempt)
         logger.info("%s: increment ready", call)
         return files
+
+    def find_increment(self, report_id: str, day: date) -> dict[str, str] | None:
+        """Like get_increment, but asks once whether the increment exists: None
+        while it is `NOT FOUND` (for a caller that waits on its own, such as an
+        Airflow sensor). HTTP 5xx and network failures are still retried."""
+        call = f"get_increment {day.isoformat()}"
+        files = self._with_retries(call, lambda: self._increment_files(call, report_id, day))
+        logger.info("%s: %s", call, "NOT FOUND" if files is None else "increment ready")
+        return files
+
+    def _increment_files(self, call: str, report_id: str, day: date) -> dict[str, str] | None:
+        params = {"report_id": report_id, "date": f"{day.isoformat()}T00:00:00"}
+        answer = self._request_json(call, "GET", "/get_increment", params=params)
+        status = answer.get("status")
+        if status == "NOT FOUND":
+            return None
+        if status != "SUCCESS":
+            raise ReportApiError(f"{call}: unexpected status {self._excerpt(str(status))!r}")
+        return self._parse_files(call, answer, INCREMENT_FILES)
 
     def download(self, url: str, dest: Path) -> Path:
         """Stream `url` into `dest`; `dest` appears (or is replaced) only once the download is complete."""
@@ -200,7 +226,7 @@ class ReportApiClient:
             return retrying(action)
         except _TransientFailure as failure:
             # Not chained: the network errors beneath name the URL, query string and all.
-            raise ReportApiError(f"{call}: still {failure} after {self._attempts} attempts") from None
+            raise ReportApiError(f"{call}: still {failure} after {self._attempts} attempts", retryable=True) from None
 
     def _log_retry(self, call: str) -> Callable[[RetryCallState], None]:
         def log(state: RetryCallState) -> None:
@@ -236,8 +262,8 @@ class ReportApiClient:
         status = response.status_code
         if status >= 500 or status == 429:
             raise _TransientFailure(f"HTTP {status} {response.reason}")
-        if status == 403:
-            raise ReportApiError(f"{call}: HTTP 403 Forbidden: check the nickname, cohort and API key")
+        if status in (401, 403):
+            raise ReportApiError(f"{call}: HTTP {status} {response.reason}: check the nickname, cohort and API key")
         if not 200 <= status < 300:
             raise ReportApiError(f"{call}: HTTP {status} {response.reason}: {self._excerpt(response.text)!r}")
 

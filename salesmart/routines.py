@@ -24,7 +24,9 @@ from pathlib import Path
 
 from yoyo import step
 
-PROCEDURES = Path(__file__).resolve().parent.parent / "procedures"
+from salesmart.migrate import shipped_folder
+
+PROCEDURES = shipped_folder("procedures")
 HISTORY = PROCEDURES / "history"
 
 

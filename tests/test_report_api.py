@@ -249,9 +249,10 @@ def test_server_errors_are_retried_until_success(stub):
 
 def test_server_errors_beyond_the_attempts_fail(stub):
     server, url = stub(lambda path, number: json_reply({"error": "down"}, status=503))
-    with _client(url) as client, pytest.raises(ReportApiError, match=f"generate_report: still HTTP 503 .* after {ATTEMPTS} attempts"):
+    with _client(url) as client, pytest.raises(ReportApiError, match=f"generate_report: still HTTP 503 .* after {ATTEMPTS} attempts") as raised:
         client.generate_report()
     assert server.calls["/generate_report"] == ATTEMPTS
+    assert raised.value.retryable       # a scheduler may try again later
 
 
 def test_timeouts_are_retried(stub):
@@ -267,16 +268,31 @@ def test_timeouts_are_retried(stub):
 def test_not_found_forever_fails_after_the_attempts(stub):
     server, url = stub(lambda path, number: json_reply({"report_id": "r", "date": "x", "status": "NOT FOUND"}))
     with _client(url) as client:
-        with pytest.raises(ReportApiError, match=f"get_increment 2023-03-06: still NOT FOUND after {ATTEMPTS} attempts"):
+        with pytest.raises(ReportApiError, match=f"get_increment 2023-03-06: still NOT FOUND after {ATTEMPTS} attempts") as raised:
             client.get_increment("r", date(2023, 3, 6))
     assert server.calls["/get_increment"] == ATTEMPTS
+    assert raised.value.retryable
 
 
-def test_forbidden_fails_at_once(stub):
-    server, url = stub(lambda path, number: json_reply({"error": "forbidden"}, status=403))
-    with _client(url) as client, pytest.raises(ReportApiError, match="get_report t1: HTTP 403"):
+def test_find_increment_asks_once_and_retries_only_server_errors(stub):
+    def script(path: str, number: int) -> StubReply:
+        if number == 1:
+            return json_reply({"error": "busy"}, status=502)
+        return json_reply({"report_id": "r", "date": "x", "status": "NOT FOUND"})
+
+    server, url = stub(script)
+    with _client(url) as client:
+        assert client.find_increment("r", date(2023, 3, 6)) is None
+    assert server.calls["/get_increment"] == 2
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_forbidden_fails_at_once_and_for_good(stub, status):
+    server, url = stub(lambda path, number: json_reply({"error": "forbidden"}, status=status))
+    with _client(url) as client, pytest.raises(ReportApiError, match=f"get_report t1: HTTP {status}") as raised:
         client.wait_report("t1")
     assert server.calls["/get_report"] == 1
+    assert not raised.value.retryable
 
 
 def test_download_retries_and_leaves_no_partial_file(stub, tmp_path):
