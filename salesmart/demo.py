@@ -16,8 +16,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg2
+from rich.console import Console
 
-from salesmart import pipeline
+from salesmart import pipeline, report
 from salesmart.api_server import make_server
 from salesmart.embedded_pg import EmbeddedPostgres
 from salesmart.generate import generate
@@ -68,7 +69,9 @@ def run() -> None:
         api_server.shutdown()
         api_server.server_close()
 
-    print(retention_summary(dsn))
+    sections = report.retention_report(dsn)
+    report.print_tables(sections, Console())
+    print(f"Retention chart:     {report.draw_chart(sections, home() / 'retention.png')}")
     # The DSN names the cluster's password file: the password itself is never printed.
     print(f"\nOpen the warehouse:  {postgres.psql()} '{dsn}'")
     print("Stop its server:     python -m salesmart demo --stop")
@@ -88,28 +91,3 @@ def _create_database(postgres: EmbeddedPostgres) -> None:
                 cursor.execute(f"CREATE DATABASE {DATABASE}")
     finally:
         connection.close()
-
-
-def retention_summary(dsn: str) -> str:
-    connection = psycopg2.connect(dsn)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("""
-                SELECT r.period_id, r.period_start, i.item_name,
-                       r.new_customers_count, r.returning_customers_count, r.refunded_customer_count,
-                       r.new_customers_revenue, r.returning_customers_revenue, r.customers_refunded
-                FROM mart.f_customer_retention AS r
-                JOIN mart.d_item AS i USING (item_id)
-                ORDER BY r.period_id, r.item_id""")
-            rows = cursor.fetchall()
-    finally:
-        connection.close()
-    header = ("week", "monday", "item", "new", "returning", "refunded", "new revenue",
-              "returning revenue", "refunds")
-    table = [header] + [tuple(str(value) for value in row) for row in rows]
-    widths = [max(len(row[column]) for row in table) for column in range(len(header))]
-    lines = ["mart.f_customer_retention: customers per ISO week and item"]
-    for row in table:
-        lines.append("  ".join(value.ljust(width) if column < 3 else value.rjust(width)
-                               for column, (value, width) in enumerate(zip(row, widths))))
-    return "\n".join(lines)

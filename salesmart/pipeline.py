@@ -5,6 +5,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
+from salesmart import progress
 from salesmart.report_api import Report, ReportApiClient
 from salesmart.warehouse import LoadError, SourceFile, complete_delivery, load_delivery
 
@@ -41,12 +42,6 @@ def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:
                       date_to=report.end_date, where=f"report {report.report_id}")
 
 
-def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:
-    """A ready full report into staging, then the marts of its days."""
-    rebuild_marts(dsn, download_and_load(dsn, api, report.files, load_kind="report",
-                                         date_from=report.start_day, date_to=report.end_date))
-
-
 def load_report(dsn: str, api: ReportApiClient) -> str:
     """Orders the full report, loads it and rebuilds the marts of its days; returns its report_id."""
     report = order_report(api)
@@ -73,7 +68,7 @@ def load_dir(dsn: str, folder: Path) -> None:
         except ValueError:
             raise LoadError(f"{increment}: not a date (YYYY-MM-DD)") from None
         deliveries.append((_local_files(increment), day))
-    for files, day in deliveries:
+    for files, day in progress.days(deliveries, "deliveries"):
         load_delivery(dsn, files, load_kind="report" if day is None else "increment",
                       where=str(files[0].path.parent), date_from=day, date_to=day)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg2
 
+from salesmart import progress
 from salesmart.files import FILE_KINDS, BadInput, FileKind, ValidatingReader, kind_of
 from salesmart.report_api import without_query
 
@@ -150,7 +151,8 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
     reader = ValidatingReader(file.path, kind, file.logged_source)
     started = time.monotonic()
     try:
-        cursor.copy_expert(reader.copy_sql, reader)
+        with progress.reading(reader, file.path.stat().st_size, file.path.name) as counted:
+            cursor.copy_expert(reader.copy_sql, counted)
     except psycopg2.Error:
         if reader.error:
             raise reader.error from None
