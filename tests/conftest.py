@@ -65,13 +65,13 @@ def scratch_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=shm if usable else None))
 
 
-def throwaway_server(prefix: str):
+def throwaway_server(prefix: str, server_options: str):
     """A server of the tests' own on scratch space, stopped and removed after."""
     folder = scratch_dir(prefix)
     folder.chmod(0o711)  # as root the server runs as another user, who must enter it
     # Throw-away: tests connect without a password (test_demo and
     # test_embedded_pg check the demo's password-protected cluster).
-    server = EmbeddedPostgres(folder, server_options=UNSAFE_FAST, trust_local_users=True).start()
+    server = EmbeddedPostgres(folder, server_options=server_options, trust_local_users=True).start()
     try:
         yield server
     finally:
@@ -81,13 +81,14 @@ def throwaway_server(prefix: str):
 
 @pytest.fixture(scope="session")
 def pg_server():
-    yield from throwaway_server("salesmart-tests-")
+    yield from throwaway_server("salesmart-tests-", UNSAFE_FAST)
 
 
 @pytest.fixture
 def own_server():
-    """A server for one test: to crash, or to hold cluster-wide objects (roles) of its own."""
-    yield from throwaway_server("salesmart-own-")
+    """A server for one test: to crash (so durable: what committed survives), or
+    to hold cluster-wide objects (roles) of its own."""
+    yield from throwaway_server("salesmart-own-", "")
 
 
 @pytest.fixture(scope="session")
