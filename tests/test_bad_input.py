@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from itertools import cycle
 from pathlib import Path
 
 import psycopg2
@@ -167,6 +168,8 @@ BAD_INPUTS = {
     "NaN amount": Bad(ORDERS, lambda lines: crlf(with_field(lines, 10, PAYMENT_AMOUNT, "NaN")), 10,
                       "payment_amount"),
     "hexadecimal integer": Bad(ORDERS, lambda lines: crlf(with_field(lines, 11, QUANTITY, "0x1F")), 11, "quantity"),
+    "carriage return inside a field": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, FIRST_NAME, "An\rn")), 7,
+                                          None),
     # The line stays the file's physical line after quoted fields, line ends inside quotes and blank lines.
     "bad value after quotes and blank lines": Bad(ORDERS, lambda lines: crlf(
         [lines[0], _quoted(lines[1]), "", _quoted(lines[2], '"Anne\r\nMarie"')] + [""] * 2
@@ -458,6 +461,8 @@ def expected_rows(content: bytes) -> list[tuple]:
 LAYOUTS = {
     "CRLF": lambda lines: crlf(lines),
     "LF, no final line end": lambda lines: "\n".join(lines).encode(),
+    "CRLF and LF mixed": lambda lines: b"".join(
+        f"{line}{end}".encode() for line, end in zip(lines, cycle(["\r\n", "\n"]))),
     "quotes, a line end inside quotes, a blank line": lambda lines: crlf(
         lines[:12] + [_quoted(lines[12], '"Anne\r\nMarie"'), ""] + lines[13:] + lines[1:3]),
 }
