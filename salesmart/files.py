@@ -274,14 +274,14 @@ class ValidatingReader:
     def _stream(self) -> Iterator[bytes]:
         """The COPY data: whole chunks while they pass the chunk checks, line by line after the first that doesn't."""
         chunks = self._raw_chunks()
-        shape = self._chunk_shape()
-        line_start = re.compile(rb"\n[^,\n]*+," if self._header[0] == self.kind.line_column else rb"\n(?!\Z)")
+        shape, left_out, pieces_per_line = self._chunk_patterns()
         for chunk in chunks:
-            if shape is None or not self._chunk_is_plain(chunk) or not shape.fullmatch(chunk):
+            pieces = left_out.split(b"\n" + chunk) if self._chunk_is_plain(chunk) and shape.fullmatch(chunk) else [b""]
+            # A line short of fields may pass the shape, merged with the next; it must not go unnoticed.
+            if len(pieces) - 1 != chunk.count(b"\n") * pieces_per_line:
                 yield from self._rows_one_by_one(chain([chunk], chunks))
                 break
-            # Split into lines, without the file's own line number column.
-            yield self._numbered(line_start.split(b"\n" + chunk))
+            yield self._numbered(pieces, pieces_per_line)
         self.close()
 
     def _raw_chunks(self) -> Iterator[bytes]:
@@ -303,20 +303,37 @@ class ValidatingReader:
         if rest:
             yield rest + self._eol
 
-    def _chunk_shape(self) -> re.Pattern | None:
-        """A regex that whole chunks of well-formed lines match, or None when the file needs the csv module:
-        its columns must be all ours, bar the line number column first. Every line has a comma, so a blank
-        line never matches; a line short of fields may, and COPY refuses it."""
-        fields = self._header[1:] if self._header[0] == self.kind.line_column else self._header
+    def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
+        """For chunks of unquoted lines: a regex that a chunk of well-formed lines matches whole (every line
+        has a comma, so a blank line never does); and one to split a chunk, with a line end put before it, at
+        each line's start up to its last field not to load (the file's line number, unknown columns), keeping
+        in groups the runs of fields to load before it; and how many pieces that leaves a line."""
         syntax = {column.name: column.syntax for column in self.kind.columns}
-        if self.kind.line_column in fields or not all(name in syntax for name in fields):
-            return None
-        patterns = [TEXT.in_chunk] * (len(self._header) - len(fields)) + [
-            syntax[name].in_chunk or syntax[name].pattern for name in fields]
+        checks = [syntax[name].in_chunk or syntax[name].pattern if name in syntax else TEXT.in_chunk
+                  for name in self._header]
         # The first and last fields stop at the line end, which must be the file's own (COPY takes one kind).
-        patterns[0] = patterns[0].replace("[^,]", r"[^,\n]")
-        patterns[-1] = patterns[-1].replace("[^,]", r"[^,\r\n]")
-        return re.compile(f"(?:{','.join(patterns)}{re.escape(self._eol.decode())})*+".encode())
+        checks[0] = checks[0].replace("[^,]", r"[^,\n]")
+        checks[-1] = checks[-1].replace("[^,]", r"[^,\r\n]")
+        shape = f"(?:{','.join(checks)}{re.escape(self._eol.decode())})*+"
+        loaded = {position for position, _ in self._present}
+        left_out = [position for position in range(len(checks)) if position not in loaded]
+        if not left_out:
+            return re.compile(shape.encode()), re.compile(rb"\n(?!\Z)"), 1
+        parts, started, groups = [r"\n"], False, 0
+        for position in range(left_out[-1] + 1):
+            field = (r"[^,\r\n]*+" if position == len(checks) - 1 else r"[^,\n]*+")
+            comma = "," if position else ""
+            if position in loaded:
+                run_starts, run_ends = position - 1 not in loaded, position + 1 not in loaded
+                # The comma before a field to load goes along with it, unless nothing came before.
+                parts.append((comma + "(" if not started else "(" + comma) if run_starts else comma)
+                parts.append(field + (")" if run_ends else ""))
+                started, groups = True, groups + run_starts
+            else:
+                parts.append(comma + field)
+        if not started:
+            parts.append(",")  # the rest of the line starts with the comma of a field to load
+        return re.compile(shape.encode()), re.compile("".join(parts).encode()), groups + 1
 
     def _chunk_is_plain(self, chunk: bytes) -> bool:
         """No quotes or NUL bytes, and UTF-8. (A carriage return inside a field COPY refuses, with its line.)"""
@@ -329,16 +346,18 @@ class ValidatingReader:
                 return False
         return True
 
-    def _numbered(self, lines: list[bytes]) -> bytes:
-        """The lines of a chunk (lines[0] is empty), each after its physical line number."""
-        first, count = self._line_no + 1, len(lines) - 1
-        pieces = iter(lines[1:])
+    def _numbered(self, pieces: list[bytes], pieces_per_line: int) -> bytes:
+        """The lines of a chunk, each after its physical line number, from the pieces of its split
+        (pieces[0] is empty, the rest `pieces_per_line` to a line)."""
+        first, count = self._line_no + 1, (len(pieces) - 1) // pieces_per_line
+        rest_of_pieces = iter(pieces[1:])
         blocks = []
         number = first
         while number < first + count:
             thousands, rest = divmod(number, 1000)
             size = min(1000 - rest, first + count - number)
-            blocks.append(zip(repeat(b"\n%d" % thousands, size), LAST_THREE_DIGITS[rest:rest + size], pieces))
+            blocks.append(zip(repeat(b"\n%d" % thousands, size), LAST_THREE_DIGITS[rest:rest + size],
+                              *[rest_of_pieces] * pieces_per_line))
             number += size
         self._line_no += count
         # Each line brings the line end before it; the chunk's first needs none.

@@ -445,17 +445,19 @@ def landed(dsn: str, path: Path) -> list[tuple]:
 
 def expected_rows(content: bytes) -> list[tuple]:
     """The csv module's reading of the same file: each record at the physical line it ends on."""
-    reader = csv.reader(io.StringIO(content.decode("utf-8"), newline=""))
-    next(reader)
-    expected = []
-    for record in reader:
-        if record:
-            _, uniq_id, date_time, city_id, city_name, customer_id, first_name, last_name, item_id, item_name, \
-                quantity, payment_amount, status = record
-            expected.append((reader.line_num, uniq_id, date_time.replace("T", " "), int(city_id), city_name,
-                             int(customer_id), first_name, last_name, int(item_id), item_name, int(quantity),
-                             f"{payment_amount}.00", status))
-    return expected
+    reader = csv.DictReader(io.StringIO(content.decode("utf-8"), newline=""))
+    return [(reader.line_num, row["uniq_id"], row["date_time"].replace("T", " "), int(row["city_id"]),
+             row["city_name"], int(row["customer_id"]), row["first_name"], row["last_name"], int(row["item_id"]),
+             row["item_name"], int(row["quantity"]), f"{row['payment_amount']}.00", row["status"])
+            for row in reader]
+
+
+def rearranged(lines: list[str], header: list[str]) -> list[str]:
+    """The order log with its columns in the order of `header`; names it lacks are new columns."""
+    old = lines[0].split(",")
+    return [",".join(header)] + [
+        ",".join(fields[old.index(name)] if name in old else f"{name}-{number}" for name in header)
+        for number, fields in enumerate((line.split(",") for line in lines[1:]), start=2)]
 
 
 LAYOUTS = {
@@ -465,6 +467,12 @@ LAYOUTS = {
         f"{line}{end}".encode() for line, end in zip(lines, cycle(["\r\n", "\n"]))),
     "quotes, a line end inside quotes, a blank line": lambda lines: crlf(
         lines[:12] + [_quoted(lines[12], '"Anne\r\nMarie"'), ""] + lines[13:] + lines[1:3]),
+    "unknown columns first, inside and last, id inside": lambda lines: crlf(rearranged(lines, [
+        "source", "uniq_id", "date_time", "city_id", "city_name", "id", "customer_id", "coupon", "batch",
+        "first_name", "last_name", "item_id", "item_name", "quantity", "payment_amount", "status", "note"])),
+    "unknown column last, no id": lambda lines: "\n".join(rearranged(lines, [
+        "uniq_id", "date_time", "city_id", "city_name", "customer_id", "first_name", "last_name", "item_id",
+        "item_name", "quantity", "payment_amount", "status", "note"])).encode(),
 }
 
 
