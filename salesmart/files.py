@@ -1,31 +1,37 @@
-"""The source's CSV files: their columns, and a validating stream of their rows.
+"""The source's CSV files: their columns, and a stream of their lines for COPY.
 
-Every row is checked against SPEC 2 and 4.6 while it streams to COPY, so a bad
-file fails with its file, line and column before the staging procedure runs,
-and the whole load rolls back. Lines are physical lines of the file, the
-header being line 1.
+PostgreSQL checks the values while it COPYs them into landing: types, ranges
+and lengths by the landing column types (its error context names the line and
+column), the rules (non-negative, non-empty, status) by landing's CHECK
+constraints. Python keeps to what PostgreSQL cannot do or would read too
+liberally: the header (column order, unknown and duplicated names, BOM),
+NUL bytes, UTF-8, timestamps in any format but ISO ('now', '06/03/2025')
+and numbers in notations other than plain decimal ('1_000', '0x1F'), plus
+the checksum and the physical line number of every row. A file without
+quotes goes through in whole chunks by bytes operations; one with quoted
+fields, blank lines or anything suspicious goes through the csv module line
+by line from there on, which also words the error. Lines are physical lines
+of the file, the header being line 1.
 """
-import codecs
 import csv
 import hashlib
 import io
 import logging
-import operator
 import re
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from itertools import chain, repeat
 from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
 
 logger = logging.getLogger(__name__)
 
-# ASCII only: Python's \d and int() take digits PostgreSQL refuses ('١٢', '1_000').
-INTEGER = re.compile(r"-?[0-9]+")
-DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
-TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?")
-INT4_MAX = 2**31 - 1
-INT8_MAX = 2**63 - 1
+BOM = b"\xef\xbb\xbf"
+CHUNK_SIZE = 1 << 20
+LONGEST_LINE = 16 << 20  # a "line" longer than this is not CSV: stop before it fills memory
 
 
 class BadInput(ValueError):
@@ -40,88 +46,80 @@ class BadInput(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-# A check raises ValueError saying what is wrong with a value; each mirrors
-# the type of its landing column, so COPY never meets a value it refuses.
+@dataclass(frozen=True)
+class Syntax:
+    """How a value must be written. PostgreSQL takes more: the file format is strict ISO / plain decimal."""
+    name: str
+    pattern: str  # ASCII only: Python's \\d takes digits PostgreSQL refuses ('١٢')
+    in_chunk: str | None = None  # the pattern inside a chunk of unquoted lines, if other
 
-def _integer(limit: int = INT4_MAX, *, negative: bool = True) -> Callable[[str], None]:
-    def check(text: str) -> None:
-        if not INTEGER.fullmatch(text) or abs(int(text)) > limit:
-            raise ValueError(f"{text!r} is not a valid integer")
-        if not negative and int(text) < 0:
-            raise ValueError(f"{text!r} is negative")
-    return check
-
-
-def _amount(digits: int) -> Callable[[str], None]:
-    """A non-negative number that fits numeric(digits, 2)."""
-    def check(text: str) -> None:
-        if not DECIMAL.fullmatch(text):
-            raise ValueError(f"{text!r} is not a valid number")
-        value = Decimal(text)
-        if value < 0:
-            raise ValueError(f"{text!r} is negative")
-        if value >= Decimal(10) ** (digits - 2):
-            raise ValueError(f"{text!r} is too large")
-    return check
+    def matches(self, value: str) -> bool:
+        return re.fullmatch(self.pattern, value) is not None
 
 
-def _timestamp(text: str) -> None:
-    try:
-        if not TIMESTAMP.fullmatch(text):
-            raise ValueError
-        datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid timestamp") from None
-
-
-def _text(max_length: int) -> Callable[[str], None]:
-    def check(text: str) -> None:
-        if len(text) > max_length:
-            raise ValueError(f"longer than {max_length} characters")
-    return check
-
-
-def _status(text: str) -> None:
-    if text not in ("shipped", "refunded"):
-        raise ValueError(f"{text!r} is not a valid status (shipped or refunded)")
+TEXT = Syntax("text", r"(?s:.*)", in_chunk=r"[^,]*+")
+INTEGER = Syntax("integer", r"-?[0-9]++")
+NUMBER = Syntax("number", r"-?(?:[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)")
+TIMESTAMP = Syntax("timestamp (YYYY-MM-DD[THH:MM[:SS[.ffffff]]])",
+                   r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?")
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    check: Callable[[str], None]
+    syntax: Syntax
     optional: bool = False  # older files lack it; landing's column default fills in
 
 
 @dataclass(frozen=True)
 class FileKind:
-    """One of the four files: how it is validated, landed and merged."""
+    """One of the four files: how it is read, landed and merged."""
     name: str                 # user_order_log, ...: also the landing table and the load_log file_kind
     columns: tuple[Column, ...]
     date_column: str | None   # None: an undated snapshot
+    # Landing's CHECK constraints: name -> (column, the rule broken), for the error message.
+    rules: dict[str, tuple[str, str]]
     has_header: bool = True
     line_column: str | None = None  # the file's own line number column, not loaded
 
 
+NEGATIVE = "negative value"
+EMPTY = "empty value"
+NOT_A_NUMBER = "NaN is not a number"
+
+
+def _rules(table: str, non_negative: tuple[str, ...] = (), non_empty: tuple[str, ...] = (),
+           numbers: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+    """The landing constraints of migrations 0007 and 0011, by their naming."""
+    return ({f"{table}_{column}_check": (column, NEGATIVE) for column in non_negative}
+            | {f"{table}_{column}_not_empty": (column, EMPTY) for column in non_empty}
+            | {f"{table}_{column}_not_nan": (column, NOT_A_NUMBER) for column in numbers})
+
+
 FILE_KINDS = {kind.name: kind for kind in (
     FileKind("user_order_log", (
-        Column("uniq_id", _text(32)), Column("date_time", _timestamp), Column("city_id", _integer()),
-        Column("city_name", _text(100)), Column("customer_id", _integer()), Column("first_name", _text(100)),
-        Column("last_name", _text(100)), Column("item_id", _integer()), Column("item_name", _text(100)),
-        Column("quantity", _integer(INT8_MAX, negative=False)), Column("payment_amount", _amount(10)),
-        Column("status", _status, optional=True),
-    ), date_column="date_time", line_column="id"),
+        Column("uniq_id", TEXT), Column("date_time", TIMESTAMP), Column("city_id", INTEGER),
+        Column("city_name", TEXT), Column("customer_id", INTEGER), Column("first_name", TEXT),
+        Column("last_name", TEXT), Column("item_id", INTEGER), Column("item_name", TEXT),
+        Column("quantity", INTEGER), Column("payment_amount", NUMBER), Column("status", TEXT, optional=True),
+    ), date_column="date_time", line_column="id", rules=_rules(
+        "user_order_log", non_negative=("quantity", "payment_amount"), numbers=("payment_amount",),
+        non_empty=("uniq_id", "city_name", "first_name", "last_name", "item_name"))
+        | {"user_order_log_status_check": ("status", "not a valid status (shipped or refunded)")}),
     FileKind("user_activity_log", (
-        Column("uniq_id", _text(32)), Column("date_time", _timestamp), Column("action_id", _integer()),
-        Column("customer_id", _integer()), Column("quantity", _integer(INT8_MAX, negative=False)),
-    ), date_column="date_time", line_column="id"),
+        Column("uniq_id", TEXT), Column("date_time", TIMESTAMP), Column("action_id", INTEGER),
+        Column("customer_id", INTEGER), Column("quantity", INTEGER),
+    ), date_column="date_time", line_column="id",
+        rules=_rules("user_activity_log", non_negative=("quantity",), non_empty=("uniq_id",))),
     FileKind("customer_research", (
-        Column("date_id", _timestamp), Column("category_id", _integer()), Column("geo_id", _integer()),
-        Column("sales_qty", _integer(negative=False)), Column("sales_amt", _amount(14)),
-    ), date_column="date_id"),
+        Column("date_id", TIMESTAMP), Column("category_id", INTEGER), Column("geo_id", INTEGER),
+        Column("sales_qty", INTEGER), Column("sales_amt", NUMBER),
+    ), date_column="date_id",
+        rules=_rules("customer_research", non_negative=("sales_qty", "sales_amt"), numbers=("sales_amt",))),
     FileKind("price_log", (
-        Column("item_name", _text(100)), Column("price", _amount(10)),
-    ), date_column=None, has_header=False),
+        Column("item_name", TEXT), Column("price", NUMBER),
+    ), date_column=None, has_header=False,
+        rules=_rules("price_log", non_negative=("price",), non_empty=("item_name",), numbers=("price",))),
 )}
 
 
@@ -132,8 +130,7 @@ def kind_of(path: Path | str) -> FileKind | None:
 
 @dataclass
 class FileStats:
-    """What streaming a file found: filled in as the rows go by."""
-    dates: set[date] = field(default_factory=set)
+    """What streaming a file found: filled in as the bytes go by."""
     sha256: "hashlib._Hash" = field(default_factory=hashlib.sha256)
 
     @property
@@ -141,19 +138,21 @@ class FileStats:
         return self.sha256.hexdigest()
 
 
-# Redelivered copies repeat a line but for its id: a line seen lately needs
-# no second check. Bounded, so memory stays flat however large the file.
-RECENTLY_CHECKED_LIMIT = 20_000
+# COPY's error context: "COPY user_order_log, line 7, column date_time: ..."
+COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+)(?:, column ([^:]+))?", re.MULTILINE)
+# Line numbers as bytes: the thousands are written once per block, the rest come from here.
+LAST_THREE_DIGITS = [b"%03d," % number for number in range(1000)]
 
 
 class ValidatingReader:
-    """A file-like object for COPY: reads `path`, checks every row, and hands
-    out the rows as CSV with the line number first, in the column order of
-    `copy_sql`. The header is read on construction, so a file without a
+    """A file-like object for COPY: reads `path` and hands out its data lines
+    as CSV, each prefixed with its physical line number, in the column order
+    of `copy_sql`. The header is read on construction, so a file without a
     usable one fails before any COPY starts.
 
-    A problem raises BadInput from read(); psycopg2 wraps exceptions raised
-    there, so the original is kept in `.error` for the caller to re-raise.
+    Use it as a context manager around the COPY: a problem found here raises
+    BadInput from read() (psycopg2 wraps it, so the original is kept in
+    `.error`), and a value PostgreSQL refuses comes back as BadInput too.
     """
 
     def __init__(self, path: Path, kind: FileKind, name: str):
@@ -163,120 +162,104 @@ class ValidatingReader:
         self.stats = FileStats()
         self.error: BadInput | None = None
         self._file = open(self.path, "rb")
-        self._records = csv.reader(self._lines(), strict=True)
         try:
-            positions, self._width = self._read_header()
+            self._header, self._header_lines, self._eol = self._read_header()
         except BadInput:
             self.close()
             raise
+        known = {column.name: column for column in kind.columns}
         # Columns the file lacks (an old file's status) take the landing table's default.
-        self._present = [(positions[column.name], column) for column in self.kind.columns
-                         if column.name in positions]
-        self._date_position = positions.get(self.kind.date_column)
-        self._chunks = self._encoded_rows()
-        self._pending = b""
+        self._present = [(position, known[name]) for position, name in enumerate(self._header) if name in known]
+        self._line_no = self._header_lines  # physical lines read so far
+        self._chunks = self._stream()
+        self._pending = memoryview(b"")
 
     @property
     def copy_sql(self) -> str:
         columns = ", ".join(["line_no"] + [column.name for _, column in self._present])
-        return f"COPY landing.{self.kind.name} ({columns}) FROM STDIN WITH (FORMAT csv)"
+        return f"COPY landing.{self.kind.name} ({columns}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
 
     def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK_SIZE), b""))
         try:
-            while size < 0 or len(self._pending) < size:
+            while not self._pending:
                 chunk = next(self._chunks, None)
                 if chunk is None:
-                    break
-                self._pending += chunk
+                    return b""
+                self._pending = memoryview(chunk)
         except BadInput as error:
             self.error = error
             raise
-        if size < 0:
-            size = len(self._pending)
-        out, self._pending = self._pending[:size], self._pending[size:]
-        return out
-
-    readline = read
+        piece, self._pending = self._pending[:size], self._pending[size:]
+        return bytes(piece)
 
     def close(self) -> None:
         self._file.close()
 
-    def _encoded_rows(self) -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for row in self._rows():
-            writer.writerow(row)
-            if buffer.tell() > 1 << 16:
-                yield buffer.getvalue().encode("utf-8")
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode("utf-8")
+    def __enter__(self) -> "ValidatingReader":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
         self.close()
+        if error is None:
+            return
+        if self.error is not None:
+            raise self.error from None
+        if isinstance(error, psycopg2.Error):
+            refused = self._refused_value(error)
+            if refused is not None:
+                raise refused from None
 
-    def _lines(self) -> Iterator[str]:
-        """The file's text, line by line, hashing the bytes and failing on non-UTF-8 with its line."""
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        line_no = 0
-        for raw_line in self._file:
-            line_no += 1
-            self.stats.sha256.update(raw_line)
-            try:
-                yield decoder.decode(raw_line)
-            except UnicodeDecodeError as error:
-                raise BadInput(self.name, line_no, None,
-                               f"not UTF-8 (byte 0x{raw_line[error.start]:02x} at offset {error.start})") from None
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise BadInput(self.name, line_no, None, "not UTF-8 (truncated character at end of file)") from None
+    def _refused_value(self, error: psycopg2.Error) -> BadInput | None:
+        """PostgreSQL's refusal of a line of this file, with its line and column; None for other errors."""
+        context = COPY_CONTEXT.search(error.diag.context or "")
+        error_class = (error.pgcode or "")[:2]
+        if context is None or error_class not in ("22", "23"):  # data exception, integrity violation
+            return None
+        # The stream holds the file's lines one for one, from the line after the header.
+        line = int(context[1]) + self._header_lines
+        column = context[2] or error.diag.column_name
+        if isinstance(error, psycopg2.errors.NotNullViolation):
+            problem = EMPTY
+        elif error.diag.constraint_name in self.kind.rules:
+            column, rule = self.kind.rules[error.diag.constraint_name]
+            problem = f"{rule} (landing check {error.diag.constraint_name})"
+        else:  # an integrity violation's detail repeats the whole row
+            detail = error.diag.message_detail if error_class == "22" else None
+            problem = error.diag.message_primary + (f" ({detail})" if detail else "")
+        return BadInput(self.name, line, column, problem)
 
-    def _rows(self) -> Iterator[list[str]]:
-        take_values = operator.itemgetter(*(position for position, _ in self._present))
-        recently_checked: set[tuple[str, ...]] = set()
-        records = self._records
-        try:
-            for record in records:
-                if not record:
-                    continue  # a blank line carries nothing
-                values = take_values(record) if len(record) == self._width else None
-                if values not in recently_checked:
-                    self._check(record, records.line_num)
-                    if len(recently_checked) >= RECENTLY_CHECKED_LIMIT:
-                        recently_checked.clear()
-                    recently_checked.add(values)
-                yield [str(records.line_num), *values]
-        except csv.Error as error:
-            raise BadInput(self.name, records.line_num, None, f"malformed CSV: {error}") from None
+    # ------------------------------------------------------------ the header ----
 
-    def _check(self, record: list[str], line: int) -> None:
-        if len(record) != self._width:
-            raise BadInput(self.name, line, None, f"{len(record)} fields, expected {self._width}")
-        for position, column in self._present:
-            value = record[position]
-            try:
-                if value == "":
-                    raise ValueError("empty value")
-                column.check(value)
-            except ValueError as problem:
-                raise BadInput(self.name, line, column.name, str(problem)) from None
-        if self._date_position is not None:
-            self.stats.dates.add(datetime.fromisoformat(record[self._date_position]).date())
-
-    def _read_header(self) -> tuple[dict[str, int], int]:
-        """Where each column is, and how many fields a line has."""
+    def _read_header(self) -> tuple[list[str], int, bytes]:
+        """The column names in file order, the physical lines they take, and the line end the file uses."""
+        first = self._file.readline(LONGEST_LINE)
+        eol = b"\r\n" if first.endswith(b"\r\n") else b"\n"
         if not self.kind.has_header:
-            return {column.name: index for index, column in enumerate(self.kind.columns)}, len(self.kind.columns)
+            self._file.seek(0)  # the first line is data
+            return [column.name for column in self.kind.columns], 0, eol
+        self.stats.sha256.update(first)
+        if not first:
+            raise BadInput(self.name, 1, None, "empty file: no header line")
         try:
-            header = next(self._records, None)
+            text = first.removeprefix(BOM).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadInput(self.name, 1, None, f"not UTF-8 (byte 0x{first[error.start]:02x})") from None
+        try:
+            header = next(csv.reader([text], strict=True), [])
         except csv.Error as error:
             raise BadInput(self.name, 1, None, f"malformed CSV: {error}") from None
-        if header is None:
-            raise BadInput(self.name, 1, None, "empty file: no header line")
-        header = [name.strip().lstrip("\ufeff") for name in header]
+        header = [name.strip() for name in header]
+        if any("\0" in name for name in header):
+            raise BadInput(self.name, 1, None, "NUL byte in the header")
         expected = [column.name for column in self.kind.columns]
         known = set(expected) | ({self.kind.line_column} if self.kind.line_column else set())
         if not known & set(header):
             raise BadInput(self.name, 1, None, f"no header line: expected the columns {','.join(expected)}")
+        for name, count in Counter(header).items():
+            if count > 1:
+                raise BadInput(self.name, 1, name, f"column name appears {count} times in the header")
         for column in self.kind.columns:
             if not column.optional and column.name not in header:
                 raise BadInput(self.name, 1, column.name, "required column missing from the header")
@@ -284,4 +267,150 @@ class ValidatingReader:
         if unknown:
             # The source may grow columns; they are not ours to load.
             logger.warning("%s: ignoring unknown column(s) %s", self.name, ", ".join(unknown))
-        return {name: index for index, name in enumerate(header) if name in known}, len(header)
+        return header, 1, eol
+
+    # ------------------------------------------------------------- the lines ----
+
+    def _stream(self) -> Iterator[bytes]:
+        """The COPY data: whole chunks while they pass the chunk checks, line by line after the first that doesn't."""
+        chunks = self._raw_chunks()
+        shape, left_out, pieces_per_line = self._chunk_patterns()
+        for chunk in chunks:
+            pieces = left_out.split(b"\n" + chunk) if self._chunk_is_plain(chunk) and shape.fullmatch(chunk) else [b""]
+            # A line short of fields may pass the shape, merged with the next; it must not go unnoticed.
+            if len(pieces) - 1 != chunk.count(b"\n") * pieces_per_line:
+                yield from self._rows_one_by_one(chain([chunk], chunks))
+                break
+            yield self._numbered(pieces, pieces_per_line)
+        self.close()
+
+    def _raw_chunks(self) -> Iterator[bytes]:
+        """The rest of the file in chunks of whole lines (the file's last line may lack its line end), hashed."""
+        rest = b""
+        first = not self.kind.has_header
+        while block := self._file.read(CHUNK_SIZE):
+            self.stats.sha256.update(block)
+            if first:
+                block, first = block.removeprefix(BOM), False
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if len(rest) > LONGEST_LINE:
+                raise BadInput(self.name, self._line_no + block.count(b"\n", 0, cut) + 1, None,
+                               f"line longer than {LONGEST_LINE >> 20} MiB")
+            if cut:
+                yield block[:cut]
+        if rest:
+            yield rest + self._eol
+
+    def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
+        """For chunks of unquoted lines: a regex that a chunk of well-formed lines matches whole (every line
+        has a comma, so a blank line never does); and one to split a chunk, with a line end put before it, at
+        each line's start up to its last field not to load (the file's line number, unknown columns), keeping
+        in groups the runs of fields to load before it; and how many pieces that leaves a line."""
+        syntax = {column.name: column.syntax for column in self.kind.columns}
+        checks = [syntax[name].in_chunk or syntax[name].pattern if name in syntax else TEXT.in_chunk
+                  for name in self._header]
+        # The first and last fields stop at the line end, which must be the file's own (COPY takes one kind).
+        checks[0] = checks[0].replace("[^,]", r"[^,\n]")
+        checks[-1] = checks[-1].replace("[^,]", r"[^,\r\n]")
+        shape = f"(?:{','.join(checks)}{re.escape(self._eol.decode())})*+"
+        loaded = {position for position, _ in self._present}
+        left_out = [position for position in range(len(checks)) if position not in loaded]
+        if not left_out:
+            return re.compile(shape.encode()), re.compile(rb"\n(?!\Z)"), 1
+        parts, started, groups = [r"\n"], False, 0
+        for position in range(left_out[-1] + 1):
+            field = (r"[^,\r\n]*+" if position == len(checks) - 1 else r"[^,\n]*+")
+            comma = "," if position else ""
+            if position in loaded:
+                run_starts, run_ends = position - 1 not in loaded, position + 1 not in loaded
+                # The comma before a field to load goes along with it, unless nothing came before.
+                parts.append((comma + "(" if not started else "(" + comma) if run_starts else comma)
+                parts.append(field + (")" if run_ends else ""))
+                started, groups = True, groups + run_starts
+            else:
+                parts.append(comma + field)
+        if not started:
+            parts.append(",")  # the rest of the line starts with the comma of a field to load
+        return re.compile(shape.encode()), re.compile("".join(parts).encode()), groups + 1
+
+    def _chunk_is_plain(self, chunk: bytes) -> bool:
+        """No quotes or NUL bytes, and UTF-8. (A carriage return inside a field COPY refuses, with its line.)"""
+        if b'"' in chunk or b"\0" in chunk:
+            return False
+        if not chunk.isascii():
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+        return True
+
+    def _numbered(self, pieces: list[bytes], pieces_per_line: int) -> bytes:
+        """The lines of a chunk, each after its physical line number, from the pieces of its split
+        (pieces[0] is empty, the rest `pieces_per_line` to a line)."""
+        first, count = self._line_no + 1, (len(pieces) - 1) // pieces_per_line
+        rest_of_pieces = iter(pieces[1:])
+        blocks = []
+        number = first
+        while number < first + count:
+            thousands, rest = divmod(number, 1000)
+            size = min(1000 - rest, first + count - number)
+            blocks.append(zip(repeat(b"\n%d" % thousands, size), LAST_THREE_DIGITS[rest:rest + size],
+                              *[rest_of_pieces] * pieces_per_line))
+            number += size
+        self._line_no += count
+        # Each line brings the line end before it; the chunk's first needs none.
+        return b"".join(chain.from_iterable(chain.from_iterable(blocks)))[1:]
+
+    def _rows_one_by_one(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """The rest of the file through the csv module: every row checked, the first problem worded."""
+        records = csv.reader(self._text_lines(chunks), strict=True)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator=self._eol.decode())
+        width = len(self._header)
+        blank_lines = 0
+        while True:
+            try:
+                record = next(records, None)
+            except csv.Error as error:
+                raise BadInput(self.name, self._line_no, None, f"malformed CSV: {error}") from None
+            if record is None:
+                break
+            if not record:
+                blank_lines += 1  # carries nothing
+                continue
+            line = self._line_no
+            if len(record) != width:
+                raise BadInput(self.name, line, None, f"{len(record)} fields, expected {width}")
+            for position, value in enumerate(record):
+                if "\0" in value:
+                    raise BadInput(self.name, line, self._header[position], "NUL byte")
+            for position, column in self._present:
+                value = record[position]
+                if value == "":
+                    raise BadInput(self.name, line, column.name, EMPTY)
+                if not column.syntax.matches(value):
+                    raise BadInput(self.name, line, column.name, f"{value!r} is not a valid {column.syntax.name}")
+            # COPY counts the line ends inside quotes as lines, so its line numbers stay the file's
+            # if the line ends of skipped blank lines ride along, as whitespace before the number.
+            writer.writerow([self._eol.decode() * blank_lines + str(line)]
+                            + [record[position] for position, _ in self._present])
+            blank_lines = 0
+            if buffer.tell() > CHUNK_SIZE:
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode("utf-8")
+
+    def _text_lines(self, chunks: Iterable[bytes]) -> Iterator[str]:
+        """The physical lines of the chunks as text, counted; fails on non-UTF-8 with its line."""
+        for chunk in chunks:
+            for raw_line in chunk.split(b"\n")[:-1]:  # each chunk ends with a line end
+                self._line_no += 1
+                raw_line += b"\n"
+                try:
+                    yield raw_line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise BadInput(self.name, self._line_no, None,
+                                   f"not UTF-8 (byte 0x{raw_line[error.start]:02x} at offset {error.start})") from None

@@ -5,18 +5,23 @@ extra column, the old format without `status`, CRLF / LF and quoted fields,
 a header-only file, an order dated another day."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from itertools import cycle
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from model import Model
-from salesmart import pipeline
+from salesmart import files, pipeline
+from salesmart.files import FILE_KINDS, ValidatingReader
 from salesmart.generate import generate
 from sql_loading import WAREHOUSE_TABLES, rows, snapshot
 # The CLI runner and the warehouse-versus-model comparison of the pipeline tests.
@@ -99,6 +104,17 @@ def _non_utf8(lines: list[str]) -> bytes:
     return bytes(content) + crlf(lines[4:])
 
 
+def _duplicate_payment_amount(lines: list[str]) -> bytes:
+    """A second payment_amount column at the end: neither copy may silently win."""
+    return crlf([lines[0] + ",payment_amount"] + [line + ",99999" for line in lines[1:]])
+
+
+def _quoted(line: str, first_name: str = '"Anne, Marie"') -> str:
+    fields = line.split(",")
+    fields[FIRST_NAME] = first_name
+    return ",".join(fields)
+
+
 BAD_INPUTS = {
     "missing required column": Bad(ORDERS, _drop_customer_id, 1, "customer_id"),
     "not an int": Bad(ORDERS, lambda lines: crlf(with_field(lines, 5, ITEM_ID, "3x")), 5, "item_id"),
@@ -130,6 +146,34 @@ BAD_INPUTS = {
                          "date_time"),
     "too few fields": Bad("customer_research_inc.csv",
                           lambda lines: crlf(lines[:4] + [lines[4].rsplit(",", 1)[0]] + lines[5:]), 5, None),
+    # Issue 7 item 5: header and byte defects.
+    "duplicated column": Bad(ORDERS, _duplicate_payment_amount, 1, "payment_amount"),
+    "NUL byte": Bad(ORDERS, lambda lines: crlf(with_field(lines, 6, FIRST_NAME, "Ann\0e")), 6, "first_name"),
+    "NUL byte in the line number": Bad(ORDERS, lambda lines: crlf(with_field(lines, 4, ID, "3\0")), 4, "id"),
+    "NUL byte in price_log": Bad("price_log_inc.csv", lambda lines: crlf(with_field(lines, 3, 0, "Gel\0pen")), 3,
+                                 "item_name"),
+    # Values PostgreSQL refuses while it COPYs: the error still names file, line and column.
+    "integer out of range": Bad(ORDERS, lambda lines: crlf(with_field(lines, 5, CITY_ID, "99999999999")), 5,
+                                "city_id"),
+    "amount too large": Bad(ORDERS, lambda lines: crlf(with_field(lines, 6, PAYMENT_AMOUNT, "123456789")), 6,
+                            "payment_amount"),
+    "uniq_id too long": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, UNIQ_ID, "x" * 33)), 7, "uniq_id"),
+    "empty text": Bad(ORDERS, lambda lines: crlf(with_field(lines, 8, CITY_NAME, "")), 8, "city_name"),
+    "quoted empty text": Bad(ORDERS, lambda lines: crlf(with_field(lines, 8, LAST_NAME, '""')), 8, "last_name"),
+    # Values PostgreSQL would read, and read wrong: the file format is ISO timestamps and plain decimals.
+    "timestamp as a word": Bad(ORDERS, lambda lines: crlf(with_field(lines, 9, DATE_TIME, "now")), 9, "date_time"),
+    "timestamp with a zone": Bad("user_activity_log_inc.csv",
+                                 lambda lines: crlf(with_field(lines, 4, 2, "2025-03-06 00:00:00+02")), 4,
+                                 "date_time"),
+    "NaN amount": Bad(ORDERS, lambda lines: crlf(with_field(lines, 10, PAYMENT_AMOUNT, "NaN")), 10,
+                      "payment_amount"),
+    "hexadecimal integer": Bad(ORDERS, lambda lines: crlf(with_field(lines, 11, QUANTITY, "0x1F")), 11, "quantity"),
+    "carriage return inside a field": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, FIRST_NAME, "An\rn")), 7,
+                                          None),
+    # The line stays the file's physical line after quoted fields, line ends inside quotes and blank lines.
+    "bad value after quotes and blank lines": Bad(ORDERS, lambda lines: crlf(
+        [lines[0], _quoted(lines[1]), "", _quoted(lines[2], '"Anne\r\nMarie"')] + [""] * 2
+        + with_field(lines, 9, QUANTITY, "-2")[3:]), 13, "quantity"),  # 9, and 4 lines more before it
 }
 
 
@@ -366,3 +410,91 @@ def test_an_order_dated_another_day_is_upserted_and_its_marts_rebuilt(dataset, r
     assert rows(db, "SELECT date_id FROM mart.f_sales WHERE uniq_id = %s", (moved,)) == [(20250226,)]
     assert rows(db, "SELECT DISTINCT period_id FROM mart.f_customer_retention ORDER BY 1") == [(202509,), (202510,)]
     assert rows(db, "SELECT out_of_date_rows FROM staging.load_log WHERE file_name = %s", (ORDERS,)) == [(1,)]
+
+
+def test_a_bom_is_stripped_in_every_file(dataset, reported, dsn, db, tmp_path):
+    """Issue 7 item 5: a UTF-8 BOM before the header, or before the first item of header-less price_log."""
+    folder = dataset / "increments" / DAY.isoformat()
+    root = increment_folder(dataset, tmp_path / "bom", {
+        name: b"\xef\xbb\xbf" + (folder / name).read_bytes() for name in FILES})
+
+    load_ok(db, dsn, root)
+
+    assert_warehouse_is(db, model_of(reported, [folder]), "BOM")
+    first_item = lines_of(dataset, "price_log_inc.csv")[0].split(",")[0]
+    assert rows(db, "SELECT count(*) FROM staging.price_log WHERE item_name = %s", (first_item,)) == [(1,)]
+
+
+# ------------------------------------------------------- the stream itself ----
+
+def landed(dsn: str, path: Path) -> list[tuple]:
+    """What COPY of `path` through ValidatingReader puts in landing.user_order_log (rolled back)."""
+    connection = psycopg2.connect(dsn)
+    try:
+        with connection.cursor() as cursor:
+            with ValidatingReader(path, FILE_KINDS["user_order_log"], path.name) as reader:
+                cursor.copy_expert(reader.copy_sql, reader)
+            cursor.execute("SELECT line_no, uniq_id, date_time::text, city_id, city_name, customer_id, first_name,"
+                           " last_name, item_id, item_name, quantity, payment_amount::text, status"
+                           " FROM landing.user_order_log ORDER BY line_no")
+            return cursor.fetchall()
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+def expected_rows(content: bytes) -> list[tuple]:
+    """The csv module's reading of the same file: each record at the physical line it ends on."""
+    reader = csv.DictReader(io.StringIO(content.decode("utf-8"), newline=""))
+    return [(reader.line_num, row["uniq_id"], row["date_time"].replace("T", " "), int(row["city_id"]),
+             row["city_name"], int(row["customer_id"]), row["first_name"], row["last_name"], int(row["item_id"]),
+             row["item_name"], int(row["quantity"]), f"{row['payment_amount']}.00", row["status"])
+            for row in reader]
+
+
+def rearranged(lines: list[str], header: list[str]) -> list[str]:
+    """The order log with its columns in the order of `header`; names it lacks are new columns."""
+    old = lines[0].split(",")
+    return [",".join(header)] + [
+        ",".join(fields[old.index(name)] if name in old else f"{name}-{number}" for name in header)
+        for number, fields in enumerate((line.split(",") for line in lines[1:]), start=2)]
+
+
+LAYOUTS = {
+    "CRLF": lambda lines: crlf(lines),
+    "LF, no final line end": lambda lines: "\n".join(lines).encode(),
+    "CRLF and LF mixed": lambda lines: b"".join(
+        f"{line}{end}".encode() for line, end in zip(lines, cycle(["\r\n", "\n"]))),
+    "quotes, a line end inside quotes, a blank line": lambda lines: crlf(
+        lines[:12] + [_quoted(lines[12], '"Anne\r\nMarie"'), ""] + lines[13:] + lines[1:3]),
+    "unknown columns first, inside and last, id inside": lambda lines: crlf(rearranged(lines, [
+        "source", "uniq_id", "date_time", "city_id", "city_name", "id", "customer_id", "coupon", "batch",
+        "first_name", "last_name", "item_id", "item_name", "quantity", "payment_amount", "status", "note"])),
+    "unknown column last, no id": lambda lines: "\n".join(rearranged(lines, [
+        "uniq_id", "date_time", "city_id", "city_name", "customer_id", "first_name", "last_name", "item_id",
+        "item_name", "quantity", "payment_amount", "status", "note"])).encode(),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("chunk_size", [1 << 20, 150, 1000])
+def test_every_line_lands_with_its_physical_line_number(chunk_size, layout, dataset, dsn, tmp_path, monkeypatch):
+    """Plain lines go through in chunks by bytes operations, the rest through the csv module from the
+    first chunk that needs it; however the chunks fall, landing gets the same rows and line numbers."""
+    monkeypatch.setattr(files, "CHUNK_SIZE", chunk_size)
+    content = LAYOUTS[layout](lines_of(dataset, ORDERS))
+    path = tmp_path / ORDERS
+    path.write_bytes(content)
+
+    assert landed(dsn, path) == expected_rows(content)
+
+
+def test_every_landing_check_is_named_in_errors(db):
+    """A value refused by a landing CHECK is reported by its column: files.py knows every such constraint."""
+    constraints = rows(db, """
+        SELECT c.conrelid::regclass::text, c.conname, a.attname
+        FROM pg_constraint AS c JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+        WHERE c.connamespace = 'landing'::regnamespace AND c.contype = 'c'""")
+    assert sorted(constraints) == sorted(
+        (f"landing.{kind.name}", name, column) for kind in FILE_KINDS.values()
+        for name, (column, _) in kind.rules.items())
