@@ -4,7 +4,7 @@
 -- file, line and column from COPY's error context and these constraint names.
 -- Unquoted empty fields already arrive as NULL and meet NOT NULL; these catch
 -- a quoted "" in a hand \copy, and 'NaN', which numeric takes and >= 0 passes.
--- depends: 0008.routines
+-- depends: 0010.reliable-loads
 
 ALTER TABLE landing.user_order_log
     ADD CONSTRAINT user_order_log_uniq_id_not_empty CHECK (uniq_id <> ''),

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines  # noqa: E402
 
-__depends__ = {"0010.reliable-loads"}
+__depends__ = {"0011.landing-validation"}
 
 # Generated: every way a day gets into the calendar (the baseline, a year
 # added when an order needs it) fills them. year_actual * 100 + week_of_year

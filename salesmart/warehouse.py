@@ -148,17 +148,10 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
     if cursor.fetchone()[0]:
         raise LoadError(f"landing.{kind.name} holds rows of an unfinished earlier load (a \\copy committed"
                         f" without its CALL): check them, then DELETE FROM landing.{kind.name}")
-    reader = ValidatingReader(file.path, kind, file.logged_source)
     started = time.monotonic()
-    try:
-        with progress.reading(reader, file.path.stat().st_size, file.path.name) as counted:
-            cursor.copy_expert(reader.copy_sql, counted)
-    except psycopg2.Error:
-        if reader.error:
-            raise reader.error from None
-        raise
-    finally:
-        reader.close()
+    with ValidatingReader(file.path, kind, file.logged_source) as reader, \
+            progress.reading(reader, file.path.stat().st_size, file.path.name) as counted:
+        cursor.copy_expert(reader.copy_sql, counted)
     touched: list[date] = []
     if kind.date_column is None:
         cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s)",
