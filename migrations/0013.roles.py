@@ -86,7 +86,28 @@ GRANT USAGE ON SCHEMA mart, reporting TO salesmart_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA mart, reporting TO salesmart_reader;
 """
 
-REVOKES = """
+# GRANT and REVOKE rewrite tables' pg_class rows without locking the tables;
+# an autoanalyze of such a table then waits for this migration to commit
+# while holding a lock the next ALTER ... OWNER needs: a deadlock. Taking the
+# tables first keeps autovacuum off them until the migration commits.
+LOCK_TABLES = """
+DO $$
+DECLARE
+    v_table regclass;
+BEGIN
+    FOR v_table IN
+        SELECT c.oid::regclass
+        FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ('staging', 'mart', 'landing') AND c.relkind IN ('r', 'p')
+        ORDER BY c.oid
+    LOOP
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_table);
+    END LOOP;
+END;
+$$;
+"""
+
+REVOKES = LOCK_TABLES + """
 REVOKE ALL ON ALL TABLES IN SCHEMA mart, reporting FROM salesmart_reader;
 REVOKE ALL ON SCHEMA mart, reporting FROM salesmart_reader;
 REVOKE ALL ON ALL ROUTINES IN SCHEMA staging, mart FROM salesmart_loader;
@@ -125,6 +146,7 @@ def _hand_over(owner: str):
     """ALTER ... OWNER TO owner for everything OWNED lists."""
     def hand_over(conn) -> None:
         cursor = conn.cursor()
+        cursor.execute(LOCK_TABLES)
         cursor.execute(OWNED)
         for (kind_and_name,) in cursor.fetchall():
             cursor.execute(f"ALTER {kind_and_name} OWNER TO {owner}")
