@@ -30,7 +30,9 @@ BEGIN
     -- Legacy history (rows loaded before orders were keyed) may be the only
     -- copy of the day: staging cannot say whether it holds the whole day.
     IF coalesce(current_setting('salesmart.allow_data_loss', true), 'off') <> 'on' THEN
-        SELECT count(*) INTO v_legacy_rows FROM mart.f_sales AS f WHERE f.date_id = v_date_id AND f.uniq_id IS NULL;
+        SELECT count(*) INTO v_legacy_rows
+        FROM mart.f_sales AS f
+        WHERE f.date_id = v_date_id AND f.uniq_id IS NULL;
         IF v_legacy_rows > 0 THEN
             RAISE EXCEPTION 'mart.load_f_sales: % holds % rows of legacy history in mart.f_sales (uniq_id NULL, '
                             'loaded before this release) that staging does not back, and loading the day would '

@@ -6,7 +6,7 @@ salesmart.allow_data_loss = on, and so does a delivery through the loader."""
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import psycopg2
@@ -42,7 +42,7 @@ def test_a_call_after_a_failed_copy_is_refused_and_changes_nothing(two_days):
     db = two_days
     before = snapshot(db)
     cur = db.cursor()
-    # psql's \copy outside a transaction: the COPY fails and rolls back alone
+    # psql's \copy outside a transaction: the COPY fails (a quantity of 'two') and rolls back alone
     with pytest.raises(psycopg2.errors.InvalidTextRepresentation):
         cur.copy_expert("COPY landing.user_order_log (line_no, uniq_id, date_time, city_id, city_name, customer_id,"
                         " first_name, last_name, item_id, item_name, quantity, payment_amount)"
@@ -122,8 +122,8 @@ def test_load_f_sales_keeps_legacy_history_unless_data_loss_is_allowed(db):
 
 @pytest.fixture
 def increment(tmp_path):
-    """The four files of the increment of LEGACY_DAY, and its orders' uniq_ids."""
-    generate(tmp_path, days=1, orders_per_day=4, seed=3, start=LEGACY_DAY - date.resolution, report_days=1)
+    """The four files of the increment of LEGACY_DAY."""
+    generate(tmp_path, days=1, orders_per_day=4, seed=3, start=LEGACY_DAY - timedelta(days=1), report_days=1)
     folder = tmp_path / "increments" / LEGACY_DAY.isoformat()
     return [SourceFile(path, str(path)) for path in sorted(folder.iterdir())]
 
