@@ -25,4 +25,5 @@ $$;
 COMMENT ON PROCEDURE mart.load_f_sales(date, date) IS
     'Backfill: loads every day of p_from..p_to into mart.f_sales, as mart.load_f_sales(day) does per day. '
     'Pass the first and last day, e.g. CALL mart.load_f_sales(''2022-11-01'', ''2022-11-30''); '
-    'then CALL mart.load_f_customer_retention with the same range. Does not COMMIT.';
+    'then CALL mart.load_f_customer_retention with the same range. Refuses, as the day''s call does, '
+    'a day holding legacy rows unless salesmart.allow_data_loss = on. Does not COMMIT.';

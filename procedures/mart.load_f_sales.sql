@@ -21,11 +21,26 @@ DECLARE
     v_previous_cities    integer[];
     v_weeks_left         date[];
     v_week               date;
+    v_legacy_rows        bigint;
 BEGIN
     IF p_date IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_sales: p_date must not be NULL';
     END IF;
     CALL staging.lock_warehouse();
+    -- Legacy history (rows loaded before orders were keyed) may be the only
+    -- copy of the day: staging cannot say whether it holds the whole day.
+    IF coalesce(current_setting('salesmart.allow_data_loss', true), 'off') <> 'on' THEN
+        SELECT count(*) INTO v_legacy_rows
+        FROM mart.f_sales AS f
+        WHERE f.date_id = v_date_id AND f.uniq_id IS NULL;
+        IF v_legacy_rows > 0 THEN
+            RAISE EXCEPTION 'mart.load_f_sales: % holds % rows of legacy history in mart.f_sales (uniq_id NULL, '
+                            'loaded before this release) that staging does not back, and loading the day would '
+                            'delete them. If staging holds the whole day now, allow it for the transaction: '
+                            'SET LOCAL salesmart.allow_data_loss = on (a loader command: '
+                            'PGOPTIONS=''-c salesmart.allow_data_loss=on'')', p_date, v_legacy_rows;
+        END IF;
+    END IF;
     CALL mart.extend_calendar(p_date);
 
     -- The f_sales rows this load replaces: the day's, and those of orders
@@ -97,5 +112,6 @@ $$;
 
 COMMENT ON PROCEDURE mart.load_f_sales(date) IS
     'Loads one day into mart.f_sales (dimensions first): pass any date, e.g. CALL '
-    'mart.load_f_sales(''2022-12-05''). Replaces exactly that day''s rows; repeatable. Does not '
-    'COMMIT.';
+    'mart.load_f_sales(''2022-12-05''). Replaces exactly that day''s rows; repeatable. Refuses a '
+    'day that holds legacy rows (uniq_id NULL, loaded before this release) unless the transaction '
+    'SETs LOCAL salesmart.allow_data_loss = on. Does not COMMIT.';

@@ -25,6 +25,7 @@ CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_source      text,
     p_file_name   text,
     p_checksum    text,
+    p_allow_empty boolean,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
 SET work_mem = '256MB' SET jit = off
@@ -47,6 +48,7 @@ DECLARE
     v_rows_read       bigint;
     v_rows_loaded     bigint;
     v_out_of_date     bigint;
+    v_landing_empty   boolean;
 BEGIN
     CALL staging.lock_warehouse();
 
@@ -55,6 +57,15 @@ BEGIN
     END IF;
     IF p_date_from > p_date_to THEN
         RAISE EXCEPTION '%: p_date_from % is after p_date_to %', p_file_name, p_date_from, p_date_to;
+    END IF;
+    -- A \copy that failed outside a transaction leaves landing empty, and
+    -- merging nothing would wipe the delivered days and log a success.
+    IF NOT p_allow_empty THEN
+        EXECUTE format('SELECT NOT EXISTS (SELECT FROM %s)', v_landing) INTO STRICT v_landing_empty;
+        IF v_landing_empty THEN
+            RAISE EXCEPTION '%: % is empty: did the \copy fail? Nothing was loaded', p_file_name, v_landing
+                USING HINT = 'to deliver a file without rows on purpose, CALL with p_allow_empty => true';
+        END IF;
     END IF;
 
     -- Statistics of what this transaction COPYed, whatever an ANALYZE that
@@ -143,6 +154,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE staging.merge_landing(text, text[], text, boolean, date, date, text, text, text, text, date[]) IS
+COMMENT ON PROCEDURE staging.merge_landing(text, text[], text, boolean, date, date, text, text, text, text, boolean, date[]) IS
     'Internal, the rules behind every staging.load_* procedure (delivery replace, copy dedup, '
-    'conflicting copies refused, counts logged); call those instead.';
+    'conflicting copies refused, an empty landing table refused unless p_allow_empty, counts '
+    'logged); call those instead.';

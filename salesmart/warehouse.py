@@ -152,12 +152,14 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
     with ValidatingReader(file.path, kind, file.logged_source) as reader, \
             progress.reading(reader, file.path.stat().st_size, file.path.name) as counted:
         cursor.copy_expert(reader.copy_sql, counted)
+    # The COPY above read the whole file: a file without rows is an empty
+    # delivery (SPEC 4.1), not the failed \copy the procedures guard against.
     touched: list[date] = []
     if kind.date_column is None:
-        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s)",
+        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, p_allow_empty => true)",
                        (load_kind, file.logged_source, file.path.name, reader.stats.checksum))
     else:
-        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, %s, %s)",
+        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, %s, %s, p_allow_empty => true)",
                        (date_from, date_to, load_kind, file.logged_source, file.path.name,
                         reader.stats.checksum))
         touched = cursor.fetchone()[0] or []

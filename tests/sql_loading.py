@@ -40,7 +40,8 @@ def transaction(conn):
 
 
 def copy_and_merge(cur, name: str, data: bytes, date_from=None, date_to=None, load_kind=None):
-    """COPY one file's bytes into landing and CALL its staging merge (caller owns the transaction)."""
+    """COPY one file's bytes into landing and CALL its staging merge (caller owns the transaction).
+    The bytes are at hand, so a file without rows is an empty delivery on purpose: p_allow_empty."""
     kind = kind_of(name)
     load_kind = load_kind or ("increment" if name.endswith("_inc.csv") else "report")
     checksum = hashlib.sha256(data).hexdigest()
@@ -48,14 +49,14 @@ def copy_and_merge(cur, name: str, data: bytes, date_from=None, date_to=None, lo
         cur.copy_expert("COPY landing.price_log (item_name, price) FROM STDIN WITH (FORMAT csv)",
                         io.BytesIO(data))
         cur.execute("CALL staging.load_price_log(p_load_kind => %s, p_source => %s, p_file_name => %s,"
-                    " p_checksum => %s)", (load_kind, name, name, checksum))
+                    " p_checksum => %s, p_allow_empty => true)", (load_kind, name, name, checksum))
         return
     header = data.decode("utf-8-sig").splitlines()[0].strip().split(",")
     columns = ", ".join("line_no" if c == "id" else c for c in header)
     cur.copy_expert(f"COPY landing.{kind} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)",
                     io.BytesIO(data))
     cur.execute(f"CALL staging.load_{kind}(%s, %s, p_load_kind => %s, p_source => %s,"
-                " p_file_name => %s, p_checksum => %s)",
+                " p_file_name => %s, p_checksum => %s, p_allow_empty => true)",
                 (date_from, date_to, load_kind, name, name, checksum))
 
 

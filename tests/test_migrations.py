@@ -340,8 +340,16 @@ def test_legacy_warehouse_upgrade_keeps_every_row(empty_database, baseline):
         cur.execute(sums)
         assert cur.fetchone() == ("(7,582.00)", "(7,582.00)")
 
-        # Reloading a legacy day replaces its uniq_id-less facts by one row per order.
-        cur.execute("CALL mart.load_f_sales('2022-11-09')")
+        # The legacy facts may be the only copy of their day: a reload is refused unless allowed
+        # (issue 11 item 5), and the refusal changes nothing.
+        upgraded = _legacy_rows(cur)
+        with pytest.raises(psycopg2.errors.RaiseException,
+                           match=r"2022-11-09 holds 3 rows of legacy history .* salesmart\.allow_data_loss = on"):
+            cur.execute("CALL mart.load_f_sales('2022-11-09')")
+        assert _legacy_rows(cur) == upgraded
+
+        # Allowed, reloading a legacy day replaces its uniq_id-less facts by one row per order.
+        cur.execute("BEGIN; SET LOCAL salesmart.allow_data_loss = on; CALL mart.load_f_sales('2022-11-09'); COMMIT")
         cur.execute("SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status"
                     " FROM mart.f_sales ORDER BY uniq_id NULLS LAST")
         assert cur.fetchall() == [
