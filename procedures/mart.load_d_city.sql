@@ -3,7 +3,9 @@
 -- orders re-dated to it): each takes the name of its
 -- latest staging order, so the outcome does not depend on load order.
 -- Unchanged rows are left alone, unlocked.
-CREATE OR REPLACE PROCEDURE mart.load_d_city(p_date date)
+-- p_replaced_cities: the cities of the f_sales rows about to be replaced,
+-- when the caller (mart.load_f_sales) has them already; NULL: found here.
+CREATE OR REPLACE PROCEDURE mart.load_d_city(p_date date, p_replaced_cities integer[] DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -14,14 +16,17 @@ BEGIN
           FROM staging.user_order_log AS s
           WHERE s.date_time >= p_date AND s.date_time < p_date + 1
           UNION
+          SELECT r.city_id
+          FROM unnest(p_replaced_cities) AS r(city_id)
+          UNION
           SELECT f.city_id
           FROM mart.f_sales AS f
-          WHERE f.date_id = to_char(p_date, 'YYYYMMDD')::integer
+          WHERE p_replaced_cities IS NULL AND f.date_id = to_char(p_date, 'YYYYMMDD')::integer
           UNION
           SELECT f.city_id
           FROM staging.user_order_log AS s
           JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
-          WHERE s.date_time >= p_date AND s.date_time < p_date + 1) AS touched
+          WHERE p_replaced_cities IS NULL AND s.date_time >= p_date AND s.date_time < p_date + 1) AS touched
     CROSS JOIN LATERAL (
         SELECT s.city_id, s.city_name
         FROM staging.user_order_log AS s
@@ -37,6 +42,6 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE mart.load_d_city(date) IS
+COMMENT ON PROCEDURE mart.load_d_city(date, integer[]) IS
     'Internal, called by mart.load_f_sales; a DBA calls that instead. Brings mart.d_city up to date '
-    'for the day passed.';
+    'for the day passed (p_replaced_cities: see the source).';

@@ -4,7 +4,9 @@
 -- and city of their latest staging order (ties on a day: greatest uniq_id),
 -- so the outcome does not depend on load order. Unchanged rows are left
 -- alone, unlocked.
-CREATE OR REPLACE PROCEDURE mart.load_d_customer(p_date date)
+-- p_replaced_customers: the customers of the f_sales rows about to be replaced,
+-- when the caller (mart.load_f_sales) has them already; NULL: found here.
+CREATE OR REPLACE PROCEDURE mart.load_d_customer(p_date date, p_replaced_customers integer[] DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -15,14 +17,17 @@ BEGIN
           FROM staging.user_order_log AS s
           WHERE s.date_time >= p_date AND s.date_time < p_date + 1
           UNION
+          SELECT r.customer_id
+          FROM unnest(p_replaced_customers) AS r(customer_id)
+          UNION
           SELECT f.customer_id
           FROM mart.f_sales AS f
-          WHERE f.date_id = to_char(p_date, 'YYYYMMDD')::integer
+          WHERE p_replaced_customers IS NULL AND f.date_id = to_char(p_date, 'YYYYMMDD')::integer
           UNION
           SELECT f.customer_id
           FROM staging.user_order_log AS s
           JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
-          WHERE s.date_time >= p_date AND s.date_time < p_date + 1) AS touched
+          WHERE p_replaced_customers IS NULL AND s.date_time >= p_date AND s.date_time < p_date + 1) AS touched
     CROSS JOIN LATERAL (
         SELECT s.customer_id, s.first_name, s.last_name, s.city_id
         FROM staging.user_order_log AS s
@@ -39,6 +44,6 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE mart.load_d_customer(date) IS
+COMMENT ON PROCEDURE mart.load_d_customer(date, integer[]) IS
     'Internal, called by mart.load_f_sales; a DBA calls that instead. Brings mart.d_customer up to '
     'date for the day passed.';

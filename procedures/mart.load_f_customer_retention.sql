@@ -2,10 +2,11 @@
 -- (SPEC 4.3) from the f_sales rows of that week loaded so far, replacing the
 -- week's rows whole. A customer's shipped orders of the week are counted by
 -- a window over the week's rows, not a join: no row estimate can turn it
--- into a nested loop.
+-- into a nested loop. Its two sorts run over a whole week's orders: they get
+-- the memory to do it without spilling (work_mem, for this call only).
 CREATE OR REPLACE PROCEDURE mart.load_f_customer_retention(p_week date)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET work_mem = '256MB'
 AS $$
 DECLARE
     v_week_start    date := date_trunc('week', p_week)::date;

@@ -9,10 +9,12 @@
 -- no foreign keys (three trigger calls per row): the dimension rows of every
 -- fact of the day are written first, in this transaction, and a member is
 -- only removed when no fact has it. Its statements are short and many: JIT
--- compiling them costs more than it saves.
+-- compiling them costs more than it saves. The day's rows are sorted by
+-- uniq_id before they go in (index order): that sort gets the memory to run
+-- without spilling (work_mem, for this call only).
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET work_mem = '256MB' SET jit = off
 AS $$
 DECLARE
     v_date_id            integer := to_char(p_date, 'YYYYMMDD')::integer;
@@ -61,9 +63,9 @@ BEGIN
           WHERE s.date_time >= p_date AND s.date_time < p_date + 1 AND f.date_id <> v_date_id) AS r
     JOIN mart.d_calendar AS c ON c.date_id = r.date_id;
 
-    CALL mart.load_d_city(p_date);
-    CALL mart.load_d_item(p_date);
-    CALL mart.load_d_customer(p_date);
+    CALL mart.load_d_city(p_date, coalesce(v_previous_cities, '{}'));
+    CALL mart.load_d_item(p_date, coalesce(v_previous_items, '{}'));
+    CALL mart.load_d_customer(p_date, coalesce(v_previous_customers, '{}'));
 
     DELETE FROM mart.f_sales AS f
     WHERE f.date_id = v_date_id

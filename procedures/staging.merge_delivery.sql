@@ -26,6 +26,7 @@ DECLARE
     v_c_keys   text;
     v_n_keys   text;
     v_a_keys   text;
+    v_p_keys   text;
     v_touched  date[];
 BEGIN
     CALL staging.lock_warehouse();
@@ -36,8 +37,9 @@ BEGIN
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped;
     SELECT string_agg(format('%I', k), ', '), string_agg(format('c.%I', k), ', '),
-           string_agg(format('n.%I', k), ', '), string_agg(format('a.%I', k), ', ')
-    INTO v_keys, v_c_keys, v_n_keys, v_a_keys
+           string_agg(format('n.%I', k), ', '), string_agg(format('a.%I', k), ', '),
+           string_agg(format('p.%I', k), ', ')
+    INTO v_keys, v_c_keys, v_n_keys, v_a_keys, v_p_keys
     FROM unnest(p_key_columns) AS k;
 
     -- The keys the replaced deliveries held, and those of the new one.
@@ -65,39 +67,49 @@ BEGIN
         v_keys, v_columns, v_history);
     ANALYZE pg_temp.salesmart_current;
 
-    -- Read before the current rows change: their old dates.
+    -- The current rows of the affected keys, before they change: read from
+    -- staging once, so that their old dates, and which keys are to be
+    -- deleted, updated or inserted, come from this small table instead of
+    -- a join with the whole staging table each.
+    EXECUTE format(
+        'CREATE TEMP TABLE salesmart_previous ON COMMIT DROP AS
+         SELECT c.* FROM %1$s AS c JOIN pg_temp.salesmart_affected AS a ON (%2$s) = (%3$s)',
+        v_staging, v_c_keys, v_a_keys);
+    ANALYZE pg_temp.salesmart_previous;
+
     EXECUTE format(
         'SELECT array_agg(DISTINCT day ORDER BY day)
-         FROM (SELECT c.%1$I::date FROM %2$s AS c JOIN pg_temp.salesmart_affected AS a ON (%3$s) = (%4$s)
+         FROM (SELECT %1$I::date FROM pg_temp.salesmart_previous
                UNION ALL
-               SELECT n.%1$I::date FROM pg_temp.salesmart_current AS n
+               SELECT %1$I::date FROM pg_temp.salesmart_current
                UNION ALL
                SELECT generate_series($1, $2, interval ''1 day'')::date) AS touched(day)',
-        p_date_column, v_staging, v_c_keys, v_a_keys)
+        p_date_column)
     INTO v_touched
     USING p_date_from, p_date_to;
 
     EXECUTE format(
-        'DELETE FROM %1$s AS c USING pg_temp.salesmart_affected AS a
+        'DELETE FROM %1$s AS c USING pg_temp.salesmart_previous AS p
          WHERE (%2$s) = (%3$s)
-           AND NOT EXISTS (SELECT FROM pg_temp.salesmart_current AS n WHERE (%4$s) = (%2$s))',
-        v_staging, v_c_keys, v_a_keys, v_n_keys);
+           AND NOT EXISTS (SELECT FROM pg_temp.salesmart_current AS n WHERE (%4$s) = (%3$s))',
+        v_staging, v_c_keys, v_p_keys, v_n_keys);
     EXECUTE format(
-        'UPDATE %1$s AS c SET %2$s FROM pg_temp.salesmart_current AS n
-         WHERE (%3$s) = (%4$s) AND (%5$s) IS DISTINCT FROM (%6$s)',
+        'UPDATE %1$s AS c SET %2$s
+         FROM pg_temp.salesmart_current AS n JOIN pg_temp.salesmart_previous AS p ON (%3$s) = (%4$s)
+         WHERE (%5$s) = (%3$s) AND (%6$s) IS DISTINCT FROM (%7$s)',
         v_staging,
         (SELECT string_agg(format('%1$I = n.%1$I', col), ', ') FROM unnest(v_content) AS col),
-        v_c_keys, v_n_keys,
-        (SELECT string_agg(format('c.%I', col), ', ') FROM unnest(v_content) AS col),
+        v_n_keys, v_p_keys, v_c_keys,
+        (SELECT string_agg(format('p.%I', col), ', ') FROM unnest(v_content) AS col),
         (SELECT string_agg(format('n.%I', col), ', ') FROM unnest(v_content) AS col));
     EXECUTE format(
         'INSERT INTO %1$s (%2$s)
          SELECT %2$s FROM pg_temp.salesmart_current AS n
-         WHERE NOT EXISTS (SELECT FROM %1$s AS c WHERE (%3$s) = (%4$s))
+         WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_previous AS p WHERE (%3$s) = (%4$s))
          ORDER BY %5$s',
-        v_staging, v_columns, v_c_keys, v_n_keys, v_keys);
+        v_staging, v_columns, v_p_keys, v_n_keys, v_keys);
 
-    DROP TABLE pg_temp.salesmart_affected, pg_temp.salesmart_current;
+    DROP TABLE pg_temp.salesmart_affected, pg_temp.salesmart_current, pg_temp.salesmart_previous;
 
     SELECT array_agg(DISTINCT day ORDER BY day)
     INTO p_touched_days
