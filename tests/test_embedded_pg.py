@@ -43,6 +43,10 @@ def test_pg_bin_wins_then_the_system_server_then_the_wheel(places, monkeypatch):
     monkeypatch.delenv("PG_BIN")
     assert (find_server().bin_dir, find_server().source) == (system, "system")
 
+    monkeypatch.setenv("PG_BIN", str(wheel))  # the wheel's programs named explicitly (CI does) are the wheel's
+    assert find_server().source.startswith(f"pip wheel {embedded_pg.WHEEL} ")
+    monkeypatch.delenv("PG_BIN")
+
     shutil.rmtree(system)
     found = find_server()
     assert found.bin_dir == wheel
