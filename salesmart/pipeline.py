@@ -11,7 +11,7 @@ from salesmart.warehouse import LoadError, SourceFile, complete_delivery, load_d
 
 
 def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range(last.toordinal() - first.toordinal() + 1)]
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 def download_and_load(dsn: str, api: ReportApiClient, urls: dict[str, str], *, load_kind: str,
@@ -68,7 +68,7 @@ def load_dir(dsn: str, folder: Path) -> None:
         except ValueError:
             raise LoadError(f"{increment}: not a date (YYYY-MM-DD)") from None
         deliveries.append((_local_files(increment), day))
-    for files, day in progress.days(deliveries, "deliveries"):
+    for files, day in progress.days(deliveries, "load-dir", unit="deliveries"):
         load_delivery(dsn, files, load_kind="report" if day is None else "increment",
                       where=str(files[0].path.parent), date_from=day, date_to=day)
 

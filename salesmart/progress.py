@@ -84,10 +84,10 @@ class _CountedReader:
         return data
 
 
-def days(items: Iterable[T], description: str) -> Iterator[T]:
-    """Yields `items` (days, or the folders or weeks of days), showing how many of them are done."""
+def days(items: Iterable[T], description: str, *, unit: str = "days") -> Iterator[T]:
+    """Yields `items` (days, or the deliveries of days: say so in `unit`), showing how many of them are done."""
     items = list(items)
-    with _work(description, len(items), unit="days") as advance:
+    with _work(description, len(items), unit=unit) as advance:
         for item in items:
             yield item
             advance(1)
