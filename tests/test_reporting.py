@@ -121,6 +121,7 @@ def test_week_totals_count_each_customer_once(db, year_end_data):
     assert all(summed[r[1]] > r[7] for r in actual)
 
 
+@pytest.mark.real_sample
 def test_week_totals_of_the_real_sample(db):
     model = Model()
     load_report(db, SAMPLE / "report", model)
