@@ -3,27 +3,23 @@
 -- orders re-dated to it): each takes the name of its latest staging order
 -- (ties on a day: greatest uniq_id), so the outcome does not depend on load
 -- order. Unchanged rows are left alone, unlocked.
--- The latest order of a city is found in mart.latest_order_by_day, whose
--- 'city' rows of day p_date this refreshes first: one row per city and day
--- instead of an index over every order by city, which cost a big day more
--- than all the rest of its dimension work. An entry whose order has since
--- moved to another day or city is passed over: the load of that day, in
--- the same delivery, refreshes it.
+-- The latest order of a city is found among its days' latest orders in
+-- mart.latest_order_by_day (a few rows), not by an index over every order
+-- by city, which cost a big day more than all the rest of its dimension
+-- work. An entry whose order has since moved to another day or city is
+-- passed over: the load of that day, in the same delivery, refreshes it.
 -- p_replaced_cities: the cities of the f_sales rows about to be replaced,
--- when the caller (mart.load_f_sales) has them already; NULL: found here.
+-- when the caller (mart.load_f_sales) has them already, with the day's
+-- rows of mart.latest_order_by_day refreshed; NULL: both done here.
 CREATE OR REPLACE PROCEDURE mart.load_d_city(p_date date, p_replaced_cities integer[] DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 BEGIN
     CALL staging.lock_warehouse();
 
-    DELETE FROM mart.latest_order_by_day AS l
-    WHERE l.member_kind = 'city' AND l.order_date = p_date;
-    INSERT INTO mart.latest_order_by_day (member_kind, member_id, order_date, date_time, uniq_id)
-    SELECT DISTINCT ON (s.city_id) 'city', s.city_id, p_date, s.date_time, s.uniq_id
-    FROM staging.user_order_log AS s
-    WHERE s.date_time >= p_date AND s.date_time < p_date + 1
-    ORDER BY s.city_id, s.date_time DESC, s.uniq_id DESC;
+    IF p_replaced_cities IS NULL THEN
+        CALL mart.load_latest_order_by_day(p_date);
+    END IF;
 
     INSERT INTO mart.d_city (city_id, city_name)
     SELECT latest.city_id, latest.city_name
@@ -61,4 +57,4 @@ $$;
 
 COMMENT ON PROCEDURE mart.load_d_city(date, integer[]) IS
     'Internal, called by mart.load_f_sales; a DBA calls that instead. Brings mart.d_city up to date '
-    'for the day passed, and its day''s rows of mart.latest_order_by_day (p_replaced_cities: see the source).';
+    'for the day passed (p_replaced_cities: see the source).';

@@ -66,6 +66,7 @@ BEGIN
           WHERE s.date_time >= p_date AND s.date_time < p_date + 1 AND f.date_id <> v_date_id) AS r
     JOIN mart.d_calendar AS c ON c.date_id = r.date_id;
 
+    CALL mart.load_latest_order_by_day(p_date);
     CALL mart.load_d_city(p_date, coalesce(v_previous_cities, '{}'));
     CALL mart.load_d_item(p_date, coalesce(v_previous_items, '{}'));
     CALL mart.load_d_customer(p_date, coalesce(v_previous_customers, '{}'));
