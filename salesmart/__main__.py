@@ -71,9 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                            help="table (default), or csv / markdown under the mart's column names")
     retention.add_argument("--chart", type=Path, metavar="PATH.png", help="also draw the report into a PNG")
 
-    # yoyo's own command line stops with a traceback when yoyo.ini's DATABASE_URL is unset
     yoyo = commands.add_parser("yoyo", help="yoyo (apply, rollback, list, mark ...) with the repository's yoyo.ini,"
-                                            " once DATABASE_URL is checked", add_help=False)
+                                            " from any folder", add_help=False)
     yoyo.add_argument("arguments", nargs=argparse.REMAINDER, help="yoyo's arguments")
 
     demo = commands.add_parser("demo", help="the whole job on an embedded PostgreSQL, with generated data")
@@ -147,6 +146,8 @@ def report(args) -> None:
 
 
 def yoyo(args) -> None:
+    # Checked here too, so that it fails as every command does (one line, exit 1)
+    # rather than after yoyo's usage lines.
     config.database_url()
     if not YOYO_INI.is_file():
         raise config.ConfigError(f"{YOYO_INI} not found: `yoyo` runs from a checkout of the repository"

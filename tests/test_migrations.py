@@ -154,6 +154,22 @@ def test_yoyo_command_line_apply_rollback_all_apply_list(empty_database, dsn):
     assert reapplied == fresh, catalog_diff(fresh, reapplied)
 
 
+@pytest.mark.parametrize("database_url, message", [
+    (None, "DATABASE_URL is not set"),
+    # a libpq keyword string is no URL: said so, without quoting its password
+    ("host=127.0.0.1 password=not-to-be-printed", "DATABASE_URL is not a database URL"),
+])
+def test_yoyo_without_a_usable_database_url_says_so_without_a_traceback(database_url, message):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    result = subprocess.run([str(YOYO), "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "not-to-be-printed" not in result.stderr, result.stderr
+    # argparse's usage lines, then the error
+    assert result.stderr.splitlines()[-1].startswith(f"yoyo: error: {message}"), result.stderr
+
+
 def test_every_migration_rolls_back_to_the_catalog_before_it(empty_database, dsn):
     url = empty_database("roll_each")
     backend = get_backend(url)
