@@ -23,6 +23,9 @@ DECLARE
     v_previous_cities    integer[];
     v_weeks_left         date[];
     v_week               date;
+    v_gone_customers     integer[];
+    v_gone_items         integer[];
+    v_gone_cities        integer[];
     v_legacy_rows        bigint;
 BEGIN
     IF p_date IS NULL THEN
@@ -63,6 +66,7 @@ BEGIN
           WHERE s.date_time >= p_date AND s.date_time < p_date + 1 AND f.date_id <> v_date_id) AS r
     JOIN mart.d_calendar AS c ON c.date_id = r.date_id;
 
+    CALL mart.load_latest_order_by_day(p_date);
     CALL mart.load_d_city(p_date, coalesce(v_previous_cities, '{}'));
     CALL mart.load_d_item(p_date, coalesce(v_previous_items, '{}'));
     CALL mart.load_d_customer(p_date, coalesce(v_previous_customers, '{}'));
@@ -91,20 +95,45 @@ BEGIN
           (excluded.date_id, excluded.item_id, excluded.customer_id, excluded.city_id,
            excluded.quantity, excluded.payment_amount, excluded.status);
 
-    -- A member with no staging order left is rare (a corrected re-delivery):
-    -- only then does the f_sales check below get to read f_sales.
-    DELETE FROM mart.d_customer AS d
-    WHERE d.customer_id = ANY (v_previous_customers)
-      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.customer_id = d.customer_id)
-      AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.customer_id = d.customer_id);
-    DELETE FROM mart.d_item AS d
-    WHERE d.item_id = ANY (v_previous_items)
-      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.item_id = d.item_id)
-      AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.item_id = d.item_id);
-    DELETE FROM mart.d_city AS d
-    WHERE d.city_id = ANY (v_previous_cities)
-      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.city_id = d.city_id)
-      AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.city_id = d.city_id);
+    -- A member of the replaced rows that no longer has a current latest
+    -- order of a loaded day is rare (a corrected re-delivery): only for those
+    -- are staging and f_sales searched (no index by member: a full scan).
+    SELECT array_agg(r.customer_id) INTO v_gone_customers
+    FROM unnest(v_previous_customers) AS r(customer_id)
+    WHERE NOT EXISTS (SELECT FROM mart.latest_order_by_day AS l
+                      JOIN staging.user_order_log AS s
+                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time AND s.customer_id = l.member_id
+                      WHERE l.member_kind = 'customer' AND l.member_id = r.customer_id);
+    SELECT array_agg(r.item_id) INTO v_gone_items
+    FROM unnest(v_previous_items) AS r(item_id)
+    WHERE NOT EXISTS (SELECT FROM mart.latest_order_by_day AS l
+                      JOIN staging.user_order_log AS s
+                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time AND s.item_id = l.member_id
+                      WHERE l.member_kind = 'item' AND l.member_id = r.item_id);
+    SELECT array_agg(r.city_id) INTO v_gone_cities
+    FROM unnest(v_previous_cities) AS r(city_id)
+    WHERE NOT EXISTS (SELECT FROM mart.latest_order_by_day AS l
+                      JOIN staging.user_order_log AS s
+                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time AND s.city_id = l.member_id
+                      WHERE l.member_kind = 'city' AND l.member_id = r.city_id);
+    IF v_gone_customers IS NOT NULL THEN
+        DELETE FROM mart.d_customer AS d
+        WHERE d.customer_id = ANY (v_gone_customers)
+          AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.customer_id = d.customer_id)
+          AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.customer_id = d.customer_id);
+    END IF;
+    IF v_gone_items IS NOT NULL THEN
+        DELETE FROM mart.d_item AS d
+        WHERE d.item_id = ANY (v_gone_items)
+          AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.item_id = d.item_id)
+          AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.item_id = d.item_id);
+    END IF;
+    IF v_gone_cities IS NOT NULL THEN
+        DELETE FROM mart.d_city AS d
+        WHERE d.city_id = ANY (v_gone_cities)
+          AND NOT EXISTS (SELECT FROM staging.user_order_log AS s WHERE s.city_id = d.city_id)
+          AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.city_id = d.city_id);
+    END IF;
 
     FOREACH v_week IN ARRAY coalesce(v_weeks_left, '{}') LOOP
         CALL mart.load_f_customer_retention(v_week);
