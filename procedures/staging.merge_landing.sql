@@ -13,7 +13,18 @@
 -- a snapshot and replaces the table whole. Logs the load and empties
 -- landing. The staging.load_* procedures call this with each file's key and
 -- date. Its sorts and hashes run over a whole file at once: they get the
--- memory to do it without spilling (work_mem, for this call only).
+-- memory to do it without spilling (work_mem, for this call only); its
+-- ANALYZEs need row counts and key statistics only, which a small sample
+-- gives (default_statistics_target).
+--
+-- Landing is emptied by TRUNCATE, which leaves no dead rows behind (landing
+-- has no autovacuum: a DELETE's dead rows would stay for good, and every
+-- later scan of landing would read them). TRUNCATE needs landing to itself:
+-- the lock is taken first, without waiting, so that no other session adds
+-- rows while the file is merged. When another session holds landing (a
+-- hand \copy in an open transaction), the merge goes on beside it and
+-- empties landing by DELETE instead, so it never waits on landing and
+-- cannot deadlock; the next load's TRUNCATE clears what DELETE left.
 CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_table       text,
     p_key_columns text[],
@@ -28,7 +39,7 @@ CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_allow_empty boolean,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
-SET work_mem = '256MB' SET jit = off
+SET work_mem = '256MB' SET jit = off SET default_statistics_target = 10
 AS $$
 DECLARE
     v_landing         text := format('landing.%I', p_table);
@@ -49,8 +60,15 @@ DECLARE
     v_rows_loaded     bigint;
     v_out_of_date     bigint;
     v_landing_empty   boolean;
+    v_landing_locked  boolean;
 BEGIN
     CALL staging.lock_warehouse();
+    BEGIN
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', v_landing);
+        v_landing_locked := true;
+    EXCEPTION WHEN lock_not_available THEN
+        v_landing_locked := false;
+    END;
 
     IF (p_date_from IS NULL) <> (p_date_to IS NULL) THEN
         RAISE EXCEPTION '%: give both p_date_from and p_date_to, or neither', p_file_name;
@@ -143,7 +161,11 @@ BEGIN
     END IF;
     DROP TABLE pg_temp.salesmart_delivered;
 
-    EXECUTE format('DELETE FROM %s', v_landing);
+    IF v_landing_locked THEN
+        EXECUTE format('TRUNCATE %s', v_landing);
+    ELSE
+        EXECUTE format('DELETE FROM %s', v_landing);
+    END IF;
 
     CALL staging.log_load(
         p_file_kind => p_table, p_load_kind => p_load_kind, p_source => p_source,
