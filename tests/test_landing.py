@@ -122,3 +122,33 @@ def _record(errors: list, function, *args) -> None:
         function(*args)
     except Exception as error:  # noqa: BLE001 - reported by the test
         errors.append(error)
+
+
+# ------------------------------------------- copies that differ, by path ----
+
+ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
+                "item_id,item_name,quantity,payment_amount,status")
+
+
+def order_line(n: int, uid: str, day: str, qty: int = 2) -> str:
+    return f"{n},{uid},{day}T10:00:00,1,Northport,1,Ann,Able,1,Bread,{qty},200,shipped"
+
+
+@pytest.mark.parametrize("range_", ["one day", "the file's days"])
+@pytest.mark.parametrize("known", [False, True], ids=["new key", "key in staging"])
+def test_copies_that_differ_are_refused_on_every_path(db, range_, known):
+    """A day's delivery leaves the check to the primary keys written; a delivery of several days, whose
+    copies may fall on different days, checks first. Either way: the lines and the column, nothing loaded."""
+    if known:
+        load_file(db, "user_order_log.csv", data=("\r\n".join(
+            [ORDER_HEADER, order_line(1, "k" * 32, "2022-12-06")]) + "\r\n").encode())
+    before = rows(db, "SELECT * FROM staging.user_order_log ORDER BY uniq_id")
+    lines = [ORDER_HEADER, order_line(1, "a" * 32, "2022-12-05"), order_line(2, "k" * 32, "2022-12-05"),
+             order_line(3, "b" * 32, "2022-12-07"), order_line(4, "k" * 32, "2022-12-06", qty=3)]
+    days = (date(2022, 12, 5), date(2022, 12, 5)) if range_ == "one day" else (None, None)
+    with pytest.raises(psycopg2.errors.UniqueViolation,
+                       match=r"uniq_id k{32} has copies that differ \(lines 3 and 5, column date_time\)"):
+        load_file(db, "user_order_log.csv", *days, data=("\r\n".join(lines) + "\r\n").encode())
+    assert rows(db, "SELECT * FROM staging.user_order_log ORDER BY uniq_id") == before
+    # (the rolled-back COPY's rows are dead in landing until the next load's TRUNCATE)
+    assert rows(db, "SELECT count(*) FROM landing.user_order_log") == [(0,)]
