@@ -13,7 +13,18 @@
 -- a snapshot and replaces the table whole. Logs the load and empties
 -- landing. The staging.load_* procedures call this with each file's key and
 -- date. Its sorts and hashes run over a whole file at once: they get the
--- memory to do it without spilling (work_mem, for this call only).
+-- memory to do it without spilling (work_mem, for this call only); its
+-- ANALYZEs need row counts and key statistics only, which a small sample
+-- gives (default_statistics_target).
+--
+-- Landing is emptied by TRUNCATE, which leaves no dead rows behind (landing
+-- has no autovacuum: a DELETE's dead rows would stay for good, and every
+-- later scan of landing would read them). TRUNCATE needs landing to itself:
+-- the lock is taken first, without waiting, so that no other session adds
+-- rows while the file is merged. When another session holds landing (a
+-- hand \copy in an open transaction), the merge goes on beside it and
+-- empties landing by DELETE instead, so it never waits on landing and
+-- cannot deadlock; the next load's TRUNCATE clears what DELETE left.
 CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_table       text,
     p_key_columns text[],
@@ -28,7 +39,7 @@ CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_allow_empty boolean,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
-SET work_mem = '256MB' SET jit = off
+SET work_mem = '256MB' SET jit = off SET default_statistics_target = 10
 AS $$
 DECLARE
     v_landing         text := format('landing.%I', p_table);
@@ -49,8 +60,15 @@ DECLARE
     v_rows_loaded     bigint;
     v_out_of_date     bigint;
     v_landing_empty   boolean;
+    v_landing_locked  boolean;
 BEGIN
     CALL staging.lock_warehouse();
+    BEGIN
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', v_landing);
+        v_landing_locked := true;
+    EXCEPTION WHEN lock_not_available THEN
+        v_landing_locked := false;
+    END;
 
     IF (p_date_from IS NULL) <> (p_date_to IS NULL) THEN
         RAISE EXCEPTION '%: give both p_date_from and p_date_to, or neither', p_file_name;
@@ -88,10 +106,41 @@ BEGIN
         v_columns, v_landing);
     ANALYZE pg_temp.salesmart_delivered;
 
-    EXECUTE format('SELECT EXISTS (SELECT FROM pg_temp.salesmart_delivered GROUP BY %s HAVING count(*) > 1)',
-                   v_keys)
-    INTO STRICT v_has_conflicts;
-    IF v_has_conflicts THEN
+    IF p_date_column IS NOT NULL AND v_date_from IS NULL THEN
+        EXECUTE format('SELECT min(%1$I)::date, max(%1$I)::date FROM pg_temp.salesmart_delivered', p_date_column)
+        INTO v_date_from, v_date_to;
+    END IF;
+    EXECUTE format(
+        'SELECT coalesce(sum(copies), 0), count(*), count(*) FILTER (WHERE %s) FROM pg_temp.salesmart_delivered',
+        CASE WHEN p_date_column IS NULL THEN 'false'
+             ELSE format('%I::date NOT BETWEEN $1 AND $2', p_date_column) END)
+    INTO v_rows_read, v_rows_loaded, v_out_of_date
+    USING v_date_from, v_date_to;
+
+    -- Copies of a key that differ are an error. A day's delivery (and an
+    -- undated snapshot) keeps one row per key, so the primary key of the
+    -- table written refuses them below, at no cost; a delivery of several
+    -- days, whose copies may belong to different days, is checked here first.
+    BEGIN
+        IF p_date_column IS NOT NULL AND v_date_from < v_date_to THEN
+            EXECUTE format('SELECT EXISTS (SELECT FROM pg_temp.salesmart_delivered GROUP BY %s HAVING count(*) > 1)',
+                           v_keys)
+            INTO STRICT v_has_conflicts;
+            IF v_has_conflicts THEN
+                RAISE unique_violation;
+            END IF;
+        END IF;
+
+        IF p_date_column IS NULL THEN
+            EXECUTE format('DELETE FROM %s', v_staging);
+            EXECUTE format('INSERT INTO %1$s (%2$s) SELECT %2$s FROM pg_temp.salesmart_delivered ORDER BY %3$s',
+                           v_staging, v_columns, v_keys);
+        ELSIF v_date_from IS NOT NULL THEN
+            CALL staging.merge_delivery(
+                p_table => p_table, p_key_columns => p_key_columns, p_date_column => p_date_column,
+                p_date_from => v_date_from, p_date_to => v_date_to, p_touched_days => p_touched_days);
+        END IF;
+    EXCEPTION WHEN unique_violation THEN
         -- Report lines as a person sees them in the file: the loader numbers
         -- rows by physical line, a hand \copy by the file's id or in arrival
         -- order; either way the first row is the line after the header, if any.
@@ -116,34 +165,20 @@ BEGIN
             v_keys)
         INTO v_conflict_key, v_first_line, v_other_line, v_conflict_column
         USING v_line_offset;
-        RAISE EXCEPTION '%: % has copies that differ (lines % and %, column %)',
-            p_file_name, v_conflict_key, v_first_line, v_other_line, v_conflict_column
-            USING ERRCODE = 'unique_violation';
-    END IF;
-
-    IF p_date_column IS NOT NULL AND v_date_from IS NULL THEN
-        EXECUTE format('SELECT min(%1$I)::date, max(%1$I)::date FROM pg_temp.salesmart_delivered', p_date_column)
-        INTO v_date_from, v_date_to;
-    END IF;
-    EXECUTE format(
-        'SELECT coalesce(sum(copies), 0), count(*), count(*) FILTER (WHERE %s) FROM pg_temp.salesmart_delivered',
-        CASE WHEN p_date_column IS NULL THEN 'false'
-             ELSE format('%I::date NOT BETWEEN $1 AND $2', p_date_column) END)
-    INTO v_rows_read, v_rows_loaded, v_out_of_date
-    USING v_date_from, v_date_to;
-
-    IF p_date_column IS NULL THEN
-        EXECUTE format('DELETE FROM %s', v_staging);
-        EXECUTE format('INSERT INTO %1$s (%2$s) SELECT %2$s FROM pg_temp.salesmart_delivered ORDER BY %3$s',
-                       v_staging, v_columns, v_keys);
-    ELSIF v_date_from IS NOT NULL THEN
-        CALL staging.merge_delivery(
-            p_table => p_table, p_key_columns => p_key_columns, p_date_column => p_date_column,
-            p_date_from => v_date_from, p_date_to => v_date_to, p_touched_days => p_touched_days);
-    END IF;
+        IF v_conflict_key IS NOT NULL THEN
+            RAISE EXCEPTION '%: % has copies that differ (lines % and %, column %)',
+                p_file_name, v_conflict_key, v_first_line, v_other_line, v_conflict_column
+                USING ERRCODE = 'unique_violation';
+        END IF;
+        RAISE;  -- a violation of another cause
+    END;
     DROP TABLE pg_temp.salesmart_delivered;
 
-    EXECUTE format('DELETE FROM %s', v_landing);
+    IF v_landing_locked THEN
+        EXECUTE format('TRUNCATE %s', v_landing);
+    ELSE
+        EXECUTE format('DELETE FROM %s', v_landing);
+    END IF;
 
     CALL staging.log_load(
         p_file_kind => p_table, p_load_kind => p_load_kind, p_source => p_source,

@@ -73,7 +73,10 @@ def connect(dsn: str):
                        " set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false),"
                        " set_config('tcp_keepalives_idle', '10', false),"
                        " set_config('tcp_keepalives_interval', '5', false),"
-                       " set_config('tcp_keepalives_count', '3', false)",
+                       " set_config('tcp_keepalives_count', '3', false),"
+                       # room for a merge's temporary tables (a whole file's rows) in memory:
+                       # settable only before the session's first temporary table
+                       " set_config('temp_buffers', '256MB', false)",
                        (os.environ.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
                         os.environ.get(STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT)))
     connection.autocommit = False
@@ -119,6 +122,10 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
         connection = connect(dsn)
         days: list[date] = []
         with connection.cursor() as cursor:
+            # The writer lock first: no other load COPYs into landing while
+            # this one's rows are there, so each merge can TRUNCATE landing.
+            failed_step = "waiting for the warehouse writer lock"
+            cursor.execute("CALL staging.lock_warehouse()")
             for file in files:
                 failed_step = file.path.name
                 touched = _load_file(cursor, file, load_kind, date_from, date_to)

@@ -222,9 +222,10 @@ def _waiting_advisory(db, pid: int, timeout: float = 10.0) -> list[tuple]:
     return []
 
 
-def _serialized(dsn, db, work) -> dict:
+def _serialized(dsn, db, work, wait=("advisory", "ExclusiveLock")) -> dict:
     """Run work(cursor) on two connections, the second starting while the first holds its
-    transaction open; show the second waits on an advisory lock and finishes after the first commits."""
+    transaction open; show the second waits (on the advisory writer lock, or the lock given)
+    and finishes after the first commits."""
     first, second = psycopg2.connect(dsn), psycopg2.connect(dsn)
     events, errors = [], []
 
@@ -243,7 +244,7 @@ def _serialized(dsn, db, work) -> dict:
         thread = threading.Thread(target=run_second)
         thread.start()
         waits = _waiting_advisory(db, second.get_backend_pid())
-        assert waits == [("advisory", "ExclusiveLock")], waits
+        assert waits == [wait], waits
         assert events == []
         events.append("first committed")
         first.commit()
@@ -284,7 +285,10 @@ def test_concurrent_retention_of_one_week_serialize(dsn, db, dataset):
 def test_concurrent_staging_loads_of_one_file_serialize(dsn, db, dataset, kind):
     day = increment_days(dataset)[0]          # a Monday: its research file holds Wednesday
     path = inc(dataset, day, kind)
-    _serialized(dsn, db, lambda cur: copy_and_merge(cur, path.name, path.read_bytes(), day, day))
+    # The first merge emptied landing by TRUNCATE, which holds it to the end of the
+    # transaction: the second waits at its COPY, before it has taken anything.
+    _serialized(dsn, db, lambda cur: copy_and_merge(cur, path.name, path.read_bytes(), day, day),
+                wait=("relation", "RowExclusiveLock"))
     model = Model()
     stats = model.load_file(path, day, day)
     if kind == "user_order_log":
