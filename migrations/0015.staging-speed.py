@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from salesmart.routines import deploy_routines  # noqa: E402
 from yoyo import step  # noqa: E402
 
-__depends__ = {"0014.faster-marts"}  # the lead sets 0014.dimension-latest-orders at merge
+__depends__ = {"0014.faster-marts"}
 
 # The loader takes the writer lock itself, at the start of its transaction.
 step("GRANT EXECUTE ON PROCEDURE staging.lock_warehouse() TO salesmart_loader",
