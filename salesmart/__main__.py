@@ -146,9 +146,6 @@ def report(args) -> None:
 
 
 def yoyo(args) -> None:
-    # Checked here too, so that it fails as every command does (one line, exit 1)
-    # rather than after yoyo's usage lines.
-    config.database_url()
     if not YOYO_INI.is_file():
         raise config.ConfigError(f"{YOYO_INI} not found: `yoyo` runs from a checkout of the repository"
                                  " (an installed salesmart applies its migrations with `migrate`)")

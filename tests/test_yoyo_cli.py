@@ -15,7 +15,7 @@ def test_yoyo_without_database_url_is_one_line(tmp_path):
                             env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stdout == ""
-    assert len(result.stderr.splitlines()) == 1 and result.stderr.rstrip().endswith("DATABASE_URL is not set")
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("yoyo: error: DATABASE_URL is not set")
 
 
 def test_yoyo_apply_and_rollback_say_what_they_did(empty_database, tmp_path):
