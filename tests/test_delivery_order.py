@@ -107,13 +107,21 @@ DAYS = [FIRST_DAY + timedelta(days=offset) for offset in range(6)]
 
 def random_version(rng: random.Random, day: date) -> tuple[list, list, list]:
     """One delivery of `day`: orders from a small shared pool of uniq_ids, mostly dated `day`,
-    some re-dated or out of date (another day of the window); activities and research likewise."""
+    some re-dated or out of date (another day of the window); activities and research likewise.
+    Names and a customer's city vary from order to order, so that which order is a dimension
+    member's latest (all orders of a day share their time: the greatest uniq_id) shows."""
     def some_day():
         return day if rng.random() < 0.7 else rng.choice(DAYS)
 
+    def varied(record: tuple) -> tuple:
+        city = rng.choice(list(CITIES))
+        uid, when, _, _, customer, _, last_name, item, item_name, *rest = record
+        return (uid, when, city, f"{CITIES[city]} {rng.choice('xy')}", customer, rng.choice(NAMES), last_name,
+                item, f"{item_name} {rng.choice('xy')}", *rest)
+
     uids = rng.sample(range(14), rng.randint(0, 6))
-    orders = [order(f"{uid:032d}", some_day(), rng.randint(0, 4), rng.choice(list(ITEMS)), rng.randint(1, 3),
-                    rng.choice(("shipped", "shipped", "refunded"))) for uid in uids]
+    orders = [varied(order(f"{uid:032d}", some_day(), rng.randint(0, 4), rng.choice(list(ITEMS)), rng.randint(1, 3),
+                           rng.choice(("shipped", "shipped", "refunded")))) for uid in uids]
     activities = [(f"a{uid:031d}", f"{some_day().isoformat()}T00:00:00", rng.randint(1, 3), rng.randint(0, 4),
                    rng.randint(1, 5)) for uid in rng.sample(range(8), rng.randint(0, 3))]
     research = sorted({(f"{some_day().isoformat()}T00:00:00", 1000 + rng.randint(1, 2), rng.randint(1, 2)):
@@ -151,6 +159,8 @@ def test_random_delivery_histories_end_as_the_final_versions_loaded_once(dsn, db
                                           " payment_amount, status FROM mart.f_sales")} == model.f_sales()
     assert {r[0]: r[1:] for r in rows(db, "SELECT customer_id, first_name, last_name, city_id"
                                           " FROM mart.d_customer")} == model.d_customer()
+    assert dict(rows(db, "SELECT item_id, item_name FROM mart.d_item")) == model.d_item()
+    assert dict(rows(db, "SELECT city_id, city_name FROM mart.d_city")) == model.d_city()
     assert {(r[0], r[1]): r[2:] for r in rows(db, (
         "SELECT period_id, item_id, new_customers_count, returning_customers_count, refunded_customer_count,"
         " new_customers_revenue, returning_customers_revenue, customers_refunded, period_start"
