@@ -34,6 +34,7 @@ DECLARE
     v_n_keys   text;
     v_a_keys   text;
     v_p_keys   text;
+    v_h_keys   text;
     v_touched  date[];
     v_new_days date[];
     v_affected bigint;
@@ -47,13 +48,16 @@ BEGIN
     WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped;
     SELECT string_agg(format('%I', k), ', '), string_agg(format('c.%I', k), ', '),
            string_agg(format('n.%I', k), ', '), string_agg(format('a.%I', k), ', '),
-           string_agg(format('p.%I', k), ', ')
-    INTO v_keys, v_c_keys, v_n_keys, v_a_keys, v_p_keys
+           string_agg(format('p.%I', k), ', '), string_agg(format('h.%I', k), ', ')
+    INTO v_keys, v_c_keys, v_n_keys, v_a_keys, v_p_keys, v_h_keys
     FROM unnest(p_key_columns) AS k;
 
     -- The keys whose current version may change otherwise than by an insert:
     -- those the replaced deliveries held, and the delivered keys that
-    -- staging holds already.
+    -- staging holds already. The lookups of keys in staging and the history
+    -- here are one primary-key probe per key, in key order (LIMIT keeps a
+    -- LATERAL a probe): a join could hash the whole table instead, a cost
+    -- that grows with the history and that stale statistics invite.
     EXECUTE format('CREATE TEMP TABLE salesmart_affected ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA',
                    v_keys, v_staging);
     EXECUTE format(
@@ -62,7 +66,7 @@ BEGIN
          SELECT %2$s FROM replaced
          UNION
          SELECT %4$s FROM pg_temp.salesmart_delivered AS n
-         WHERE EXISTS (SELECT FROM %3$s AS c WHERE (%5$s) = (%4$s))',
+         CROSS JOIN LATERAL (SELECT FROM %3$s AS c WHERE (%5$s) = (%4$s) LIMIT 1) AS held',
         v_history, v_keys, v_staging, v_n_keys, v_c_keys)
     USING p_date_from, p_date_to;
     GET DIAGNOSTICS v_affected = ROW_COUNT;
@@ -90,10 +94,11 @@ BEGIN
     IF v_affected > 0 THEN
         EXECUTE format(
             'CREATE TEMP TABLE salesmart_current ON COMMIT DROP AS
-             SELECT DISTINCT ON (%1$s) %2$s
-             FROM %3$s AS h JOIN pg_temp.salesmart_affected AS a USING (%1$s)
-             ORDER BY %1$s, h.delivery_day DESC',
-            v_keys, v_columns, v_history);
+             SELECT h.*
+             FROM (SELECT %1$s FROM pg_temp.salesmart_affected ORDER BY %1$s) AS a
+             CROSS JOIN LATERAL (SELECT %2$s FROM %3$s AS h WHERE (%4$s) = (%5$s)
+                                 ORDER BY h.delivery_day DESC LIMIT 1) AS h',
+            v_keys, v_columns, v_history, v_h_keys, v_a_keys);
         ANALYZE pg_temp.salesmart_current;
 
         -- The current rows of the affected keys, before they change: read from
@@ -102,8 +107,10 @@ BEGIN
         -- a join with the whole staging table each.
         EXECUTE format(
             'CREATE TEMP TABLE salesmart_previous ON COMMIT DROP AS
-             SELECT c.* FROM %1$s AS c JOIN pg_temp.salesmart_affected AS a ON (%2$s) = (%3$s)',
-            v_staging, v_c_keys, v_a_keys);
+             SELECT c.*
+             FROM (SELECT %4$s FROM pg_temp.salesmart_affected ORDER BY %4$s) AS a
+             CROSS JOIN LATERAL (SELECT * FROM %1$s AS c WHERE (%2$s) = (%3$s) LIMIT 1) AS c',
+            v_staging, v_c_keys, v_a_keys, v_keys);
         ANALYZE pg_temp.salesmart_previous;
 
         EXECUTE format(

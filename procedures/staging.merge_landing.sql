@@ -99,11 +99,13 @@ BEGIN
     SELECT string_agg(format('%I', k), ', ') INTO v_keys FROM unnest(p_key_columns) AS k;
 
     -- One pass over the file: its distinct rows, with the line of their
-    -- first copy and their number of copies.
+    -- first copy and their number of copies; kept in key order, the order
+    -- in which staging.merge_delivery looks them up and writes them (its
+    -- sorts then find them sorted).
     EXECUTE format(
         'CREATE TEMP TABLE salesmart_delivered ON COMMIT DROP AS
-         SELECT %1$s, min(line_no) AS line_no, count(*) AS copies FROM %2$s GROUP BY %1$s',
-        v_columns, v_landing);
+         SELECT %1$s, min(line_no) AS line_no, count(*) AS copies FROM %2$s GROUP BY %1$s ORDER BY %3$s',
+        v_columns, v_landing, v_keys);
     ANALYZE pg_temp.salesmart_delivered;
 
     IF p_date_column IS NOT NULL AND v_date_from IS NULL THEN
