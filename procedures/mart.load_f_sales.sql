@@ -51,7 +51,10 @@ BEGIN
     -- The f_sales rows this load replaces: the day's, and those of orders
     -- re-dated to this day from another, which leave their day and week; no
     -- load of this day's week covers that one, so its retention is
-    -- recomputed at the end.
+    -- recomputed at the end. The re-dated ones are found by one probe of
+    -- f_sales' uniq_id key per order of the day (LIMIT keeps the LATERAL a
+    -- probe): a join could hash all of f_sales, a cost that grows with the
+    -- history.
     SELECT array_agg(DISTINCT r.customer_id), array_agg(DISTINCT r.item_id), array_agg(DISTINCT r.city_id),
            array_agg(DISTINCT c.first_day_of_week)
                FILTER (WHERE c.first_day_of_week <> date_trunc('week', p_date)::date)
@@ -62,8 +65,11 @@ BEGIN
           UNION ALL
           SELECT f.customer_id, f.item_id, f.city_id, f.date_id
           FROM staging.user_order_log AS s
-          JOIN mart.f_sales AS f ON f.uniq_id = s.uniq_id
-          WHERE s.date_time >= p_date AND s.date_time < p_date + 1 AND f.date_id <> v_date_id) AS r
+          CROSS JOIN LATERAL (SELECT f.customer_id, f.item_id, f.city_id, f.date_id
+                              FROM mart.f_sales AS f
+                              WHERE f.uniq_id = s.uniq_id AND f.date_id <> v_date_id
+                              LIMIT 1) AS f
+          WHERE s.date_time >= p_date AND s.date_time < p_date + 1) AS r
     JOIN mart.d_calendar AS c ON c.date_id = r.date_id;
 
     CALL mart.load_latest_order_by_day(p_date);
