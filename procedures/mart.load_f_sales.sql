@@ -1,7 +1,8 @@
 -- Loads day p_date into mart.f_sales (SPEC 4.2): one row per staging order of
 -- the day, refunds negated; rows of the day whose order is gone are deleted,
 -- the others updated in place, so a reload keeps row ids and repeats are
--- no-ops. Dimensions are brought up to date first; members that only the
+-- no-ops. Dimensions are brought up to date first (from the day's latest
+-- orders per member, mart.latest_order_by_day); members that only the
 -- replaced rows had, and that no order has any more, are removed after, so a
 -- corrected re-delivery leaves no trace of the version it corrects. Orders
 -- re-dated here from another week get that week's retention recomputed. A
