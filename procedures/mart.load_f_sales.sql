@@ -105,24 +105,22 @@ BEGIN
     -- A member of the replaced rows that no longer has a current latest
     -- order of a loaded day is rare (a corrected re-delivery): only for those
     -- are staging and f_sales searched (no index by member: a full scan).
-    SELECT array_agg(r.customer_id) INTO v_gone_customers
-    FROM unnest(v_previous_customers) AS r(customer_id)
+    SELECT array_agg(r.member_id) FILTER (WHERE r.member_kind = 'customer'),
+           array_agg(r.member_id) FILTER (WHERE r.member_kind = 'item'),
+           array_agg(r.member_id) FILTER (WHERE r.member_kind = 'city')
+    INTO v_gone_customers, v_gone_items, v_gone_cities
+    FROM (SELECT 'customer', unnest(v_previous_customers)
+          UNION ALL
+          SELECT 'item', unnest(v_previous_items)
+          UNION ALL
+          SELECT 'city', unnest(v_previous_cities)) AS r(member_kind, member_id)
     WHERE NOT EXISTS (SELECT FROM mart.latest_order_by_day AS l
                       JOIN staging.user_order_log AS s
-                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time AND s.customer_id = l.member_id
-                      WHERE l.member_kind = 'customer' AND l.member_id = r.customer_id);
-    SELECT array_agg(r.item_id) INTO v_gone_items
-    FROM unnest(v_previous_items) AS r(item_id)
-    WHERE NOT EXISTS (SELECT FROM mart.latest_order_by_day AS l
-                      JOIN staging.user_order_log AS s
-                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time AND s.item_id = l.member_id
-                      WHERE l.member_kind = 'item' AND l.member_id = r.item_id);
-    SELECT array_agg(r.city_id) INTO v_gone_cities
-    FROM unnest(v_previous_cities) AS r(city_id)
-    WHERE NOT EXISTS (SELECT FROM mart.latest_order_by_day AS l
-                      JOIN staging.user_order_log AS s
-                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time AND s.city_id = l.member_id
-                      WHERE l.member_kind = 'city' AND l.member_id = r.city_id);
+                        ON s.uniq_id = l.uniq_id AND s.date_time = l.date_time
+                       AND l.member_id = CASE l.member_kind WHEN 'customer' THEN s.customer_id
+                                                            WHEN 'item' THEN s.item_id
+                                                            ELSE s.city_id END
+                      WHERE l.member_kind = r.member_kind AND l.member_id = r.member_id);
     IF v_gone_customers IS NOT NULL THEN
         DELETE FROM mart.d_customer AS d
         WHERE d.customer_id = ANY (v_gone_customers)
