@@ -44,7 +44,6 @@ AS $$
 DECLARE
     v_landing         text := format('landing.%I', p_table);
     v_staging         text := format('staging.%I', p_table);
-    v_history         text := format('staging.%I', p_table || '_delivery');
     v_columns         text;
     v_content         text[];
     v_keys            text;
