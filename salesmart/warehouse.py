@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 
 from salesmart import progress
-from salesmart.files import FILE_KINDS, BadInput, FileKind, ValidatingReader, kind_of
+from salesmart.files import CHUNK_SIZE, FILE_KINDS, BadInput, FileKind, ValidatingReader, kind_of
 from salesmart.report_api import without_query
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
     started = time.monotonic()
     with ValidatingReader(file.path, kind, file.logged_source) as reader, \
             progress.reading(reader, file.path.stat().st_size, file.path.name) as counted:
-        cursor.copy_expert(reader.copy_sql, counted)
+        # psycopg2 reads 8 KiB at a time unless told: the reader's own chunks instead.
+        cursor.copy_expert(reader.copy_sql, counted, size=CHUNK_SIZE)
     # The COPY above read the whole file: a file without rows is an empty
     # delivery (SPEC 4.1), not the failed \copy the procedures guard against.
     touched: list[date] = []
