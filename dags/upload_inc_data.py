@@ -115,7 +115,7 @@ def upload_inc_data():
     @task(inlets=[REPORT], outlets=[REPORT])
     def order_report_if_none(params=None, inlet_events=None, outlet_events=None) -> None:
         """Skipped when a report is known; else order the full report and publish its report_id."""
-        known = params.get("report_id") or airflow_support.latest_report_id(inlet_events, REPORT)
+        known = airflow_support.known_report_id(params, inlet_events, REPORT)
         if known:
             raise AirflowSkipException(f"report {known} is known: no report ordered")
         with fail_fast(), report_api_client() as api:
@@ -128,7 +128,7 @@ def upload_inc_data():
         """Whether business day D's increment exists yet; passes on the report_id it belongs to."""
         day = business_day(logical_date, dag_run.run_after)
         with fail_fast():
-            report_id = params.get("report_id") or airflow_support.latest_report_id(inlet_events, REPORT)
+            report_id = airflow_support.known_report_id(params, inlet_events, REPORT)
             with report_api_client() as api:
                 found = api.find_increment(report_id, day) is not None
         return PokeReturnValue(is_done=found, xcom_value=report_id)

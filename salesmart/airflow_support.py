@@ -267,7 +267,10 @@ def report_event_extra(report: Report) -> dict[str, str]:
             "end_date": report.end_date.isoformat()}
 
 
-def latest_report_id(inlet_events: Any, report_asset: Any) -> str | None:
-    """The report_id of the newest event of the report Asset, if any."""
+def known_report_id(params: dict, inlet_events: Any, report_asset: Any) -> str | None:
+    """The report a daily run works with: its `report_id` param when given,
+    else the report_id of the newest event of the report Asset, if any."""
+    if params.get("report_id"):
+        return params["report_id"]
     newest = list(inlet_events[report_asset].ascending(False).limit(1))
     return newest[0].extra.get("report_id") if newest else None
