@@ -152,6 +152,10 @@ WAREHOUSE_TABLES = HISTORY_TABLES + ("staging.user_order_log", "staging.user_act
                     "landing.user_activity_log", "landing.customer_research", "landing.price_log")
 
 
+# What a load may change but for its load-log rows: a failed load leaves it as it was.
+DATA_TABLES = tuple(table for table in WAREHOUSE_TABLES if table != "staging.load_log")
+
+
 def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
     """Whole tables, every column (ids included), sorted by all columns."""
     return {t: sorted(table(conn, t), key=repr) for t in tables}

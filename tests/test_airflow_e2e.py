@@ -36,8 +36,8 @@ from pytest_postgresql.janitor import DatabaseJanitor
 
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials
-from sql_loading import rows, snapshot
-from test_dags import DATA_TABLES, assert_warehouse_equals_model, model_of_days, serving
+from sql_loading import DATA_TABLES, rows, snapshot
+from test_dags import assert_warehouse_equals_model, model_of_days, serving
 
 REPO = Path(__file__).resolve().parents[1]
 

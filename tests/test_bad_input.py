@@ -23,7 +23,7 @@ from model import Model
 from salesmart import files, pipeline
 from salesmart.files import FILE_KINDS, ValidatingReader
 from salesmart.generate import generate
-from sql_loading import WAREHOUSE_TABLES, rows, snapshot
+from sql_loading import DATA_TABLES, rows, snapshot
 # The CLI runner and the warehouse-versus-model comparison of the pipeline tests.
 from test_pipeline import assert_warehouse_is, cli, cli_env
 
@@ -32,7 +32,6 @@ REPORT_DAYS = 3
 DAY = date(2025, 3, 6)
 FILES = ("customer_research_inc.csv", "price_log_inc.csv", "user_activity_log_inc.csv", "user_order_log_inc.csv")
 ORDERS = "user_order_log_inc.csv"
-DATA_TABLES = tuple(table for table in WAREHOUSE_TABLES if table != "staging.load_log")
 
 # Columns of the generated order log.
 ID, UNIQ_ID, DATE_TIME, CITY_ID, CITY_NAME, CUSTOMER_ID, FIRST_NAME, LAST_NAME, ITEM_ID, ITEM_NAME, QUANTITY, \

@@ -40,7 +40,7 @@ from salesmart.files import BadInput
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
-from sql_loading import WAREHOUSE_TABLES, rows, snapshot
+from sql_loading import DATA_TABLES, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -616,10 +616,6 @@ def assert_warehouse_equals_model(db, model: Model) -> None:
 
 def days_in(db, query: str) -> set[date]:
     return {row[0] for row in rows(db, query)}
-
-
-# Every warehouse table but the load log, which records each load.
-DATA_TABLES = tuple(table for table in WAREHOUSE_TABLES if table != "staging.load_log")
 
 
 def test_daily_run_loads_exactly_its_business_day_and_a_rerun_changes_nothing(dsn, db, api, api_server, data,

@@ -155,8 +155,7 @@ def test_random_delivery_histories_end_as_the_final_versions_loaded_once(dsn, db
         folder, files = folders[day, final[day]]
         for file in files:
             model.load_file(file.path, day, day)
-    assert {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
-                                          " payment_amount, status FROM mart.f_sales")} == model.f_sales()
+    assert facts(db) == model.f_sales()
     assert {r[0]: r[1:] for r in rows(db, "SELECT customer_id, first_name, last_name, city_id"
                                           " FROM mart.d_customer")} == model.d_customer()
     assert dict(rows(db, "SELECT item_id, item_name FROM mart.d_item")) == model.d_item()

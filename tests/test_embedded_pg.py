@@ -131,30 +131,23 @@ def test_root_runs_the_wheels_server_from_a_private_folder(monkeypatch):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def test_a_crashed_server_starts_again_on_its_port_with_its_committed_data():
-    folder = scratch_dir("salesmart-restart-test-")
-    folder.chmod(0o711)  # as root the server runs as another user, who must enter it
-    server = EmbeddedPostgres(folder, trust_local_users=True)
-    try:
-        server.start()
-        port = server.port
-        connection = psycopg2.connect(server.dsn())
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE kept AS SELECT 42 AS answer")
-        connection.close()
+def test_a_crashed_server_starts_again_on_its_port_with_its_committed_data(own_server):
+    server = own_server
+    port = server.port
+    connection = psycopg2.connect(server.dsn())
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE kept AS SELECT 42 AS answer")
+    connection.close()
 
-        server.stop(mode="immediate")
-        assert not server.is_running()
-        server.start(port=port)
-        assert server.port == port
-        connection = psycopg2.connect(server.dsn())
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT answer FROM kept")
-                assert cursor.fetchall() == [(42,)]
-        finally:
-            connection.close()
+    server.stop(mode="immediate")
+    assert not server.is_running()
+    server.start(port=port)
+    assert server.port == port
+    connection = psycopg2.connect(server.dsn())
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT answer FROM kept")
+            assert cursor.fetchall() == [(42,)]
     finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+        connection.close()

@@ -80,8 +80,6 @@ def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, 
     together = content(db)
 
     reset(db)
-    db.cursor().execute("TRUNCATE staging.user_order_log_delivery, staging.user_activity_log_delivery,"
-                        " staging.customer_research_delivery")
     load_day(dsn, dataset, D1)
     load_file(db, inc(dataset, D2), D2, D2)
     build_marts(db, [D2])
