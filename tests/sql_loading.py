@@ -148,7 +148,7 @@ HISTORY_TABLES = ("staging.user_order_log_delivery", "staging.user_activity_log_
                   "staging.customer_research_delivery")
 WAREHOUSE_TABLES = HISTORY_TABLES + ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                     "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-                    "mart.f_customer_retention", "staging.load_log", "landing.user_order_log",
+                    "mart.f_customer_retention", "mart.latest_order_by_day", "staging.load_log", "landing.user_order_log",
                     "landing.user_activity_log", "landing.customer_research", "landing.price_log")
 
 
@@ -163,7 +163,7 @@ def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
 
 CONTENT_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                   "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-                  "mart.f_customer_retention") + HISTORY_TABLES
+                  "mart.f_customer_retention", "mart.latest_order_by_day") + HISTORY_TABLES
 
 
 def content(conn) -> dict:
