@@ -362,7 +362,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200_000, help="orders of the measured day (0: none)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--history-orders", type=int, default=50_000, help="orders a day of the history (0: none)")
-    parser.add_argument("--history-days", type=int, default=8)
+    parser.add_argument("--history-days", type=int, default=8, help="days of the history (0: none)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="salesmart-bench-", dir="/dev/shm"))
     work.chmod(0o755)
@@ -375,7 +375,7 @@ def main() -> None:
               f" PostgreSQL {version} on /dev/shm with {UNSAFE_FAST}")
         if args.orders:
             day_of_orders(server, work, args.orders, args.rounds)
-        if args.history_orders:
+        if args.history_orders and args.history_days:
             history(server, work, args.history_orders, args.history_days)
     finally:
         server.pg.stop()
