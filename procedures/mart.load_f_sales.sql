@@ -82,8 +82,9 @@ BEGIN
     CALL mart.load_d_item(p_date, coalesce(v_previous_items, '{}'));
     CALL mart.load_d_customer(p_date, coalesce(v_previous_customers, '{}'));
 
-    -- No row replaced: f_sales holds none of the day's orders (their uniq_id
-    -- is unique there), so they go in by a plain INSERT.
+    -- No row replaced: the query above found none of the day's orders in
+    -- f_sales, under any date, so nothing can conflict and a plain INSERT
+    -- does.
     IF v_replaced_rows = 0 THEN
         INSERT INTO mart.f_sales (
             uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status)
