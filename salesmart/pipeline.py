@@ -15,13 +15,13 @@ def days_between(first: date, last: date) -> list[date]:
 
 
 def download_and_load(dsn: str, api: ReportApiClient, urls: dict[str, str], *, load_kind: str,
-                      date_from: date, date_to: date, where: str) -> list[date]:
+                      date_from: date, date_to: date, where: str) -> None:
     """Downloads every file first (nothing changes unless the delivery came
-    whole), then loads them in one transaction. Returns the days rebuilt."""
+    whole), then loads them in one transaction."""
     with tempfile.TemporaryDirectory(prefix="salesmart-") as folder:
         files = [SourceFile(api.download(url, Path(folder) / f"{name}.csv"), url)
                  for name, url in sorted(urls.items())]
-        return load_delivery(dsn, files, load_kind=load_kind, where=where, date_from=date_from, date_to=date_to)
+        load_delivery(dsn, files, load_kind=load_kind, where=where, date_from=date_from, date_to=date_to)
 
 
 def order_report(api: ReportApiClient) -> Report:

@@ -46,7 +46,7 @@ def byte_chunks(chunks: Iterable[bytes], total: int | None, description: str) ->
 
 
 def reading(readable, total: int | None, description: str) -> _CountedReader:
-    """`readable` (read/readline, what COPY FROM a file object uses), showing
+    """`readable` (read, what copy_expert's COPY FROM a file object uses), showing
     how many of `total` bytes were read; a context manager that ends the
     display however the reading ends."""
     return _CountedReader(readable, _work(description, total, unit="bytes"))
@@ -61,9 +61,6 @@ class _CountedReader:
 
     def read(self, size: int = -1) -> bytes:
         return self._counted(self._readable.read(size))
-
-    def readline(self, size: int = -1) -> bytes:
-        return self._counted(self._readable.readline(size))
 
     def close(self) -> None:
         if not self._closed:

@@ -116,6 +116,11 @@ def load_increment(conn, folder, day: date, model=None) -> list[dict]:
     return stats
 
 
+def increment_file(root, day: date, kind: str = "user_order_log") -> Path:
+    """A generated dataset's increment file of `kind` for `day`."""
+    return Path(root) / "increments" / day.isoformat() / f"{kind}_inc.csv"
+
+
 def increment_days(root) -> list[date]:
     return sorted(date.fromisoformat(p.name) for p in (Path(root) / "increments").iterdir())
 

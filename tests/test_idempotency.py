@@ -14,7 +14,7 @@ from model import Model
 
 from salesmart.generate import generate
 from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, increment_days,
-                         load_file, load_increment, load_report, reset, rows, snapshot, table)
+                         increment_file, load_file, load_increment, load_report, reset, rows, snapshot, table)
 
 START = date(2023, 3, 1)          # a Wednesday; increments 03-06 .. 03-13 include two Mondays
 REPORT_DAYS = 5
@@ -25,10 +25,6 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("idempotency")
     generate(root, days=8, orders_per_day=60, seed=3, start=START, report_days=REPORT_DAYS)
     return root
-
-
-def inc(root, day: date, kind: str = "user_order_log"):
-    return root / "increments" / day.isoformat() / f"{kind}_inc.csv"
 
 
 # ---------------------------------------------------------- twice == once ----
@@ -50,7 +46,7 @@ def test_every_procedure_called_twice_equals_once(db, dataset):
         return once, again
 
     for kind in KINDS:
-        once, again = twice(f"staging load of {kind}", lambda: load_file(db, inc(dataset, day, kind), day, day))
+        once, again = twice(f"staging load of {kind}", lambda: load_file(db, increment_file(dataset, day, kind), day, day))
         first, second = (rows(db, "SELECT file_name, file_kind, load_kind, date_from, date_to, rows_read,"
                                   " rows_loaded, duplicates_dropped, out_of_date_rows, checksum, status"
                                   " FROM staging.load_log ORDER BY load_id DESC LIMIT 2"))
@@ -65,7 +61,7 @@ def test_every_procedure_called_twice_equals_once(db, dataset):
     # the report and the day's whole pipeline again on top: the day's rows do not move, ids included
     load_report(db, dataset / "report")
     state = snapshot(db)
-    load_increment(db, inc(dataset, day).parent, day)
+    load_increment(db, increment_file(dataset, day).parent, day)
     after = snapshot(db)
     for t in not_logged:
         assert after[t] == state[t], t
@@ -77,7 +73,7 @@ def test_days_in_shuffled_order_with_repeats_equal_days_once_in_order(db, datase
     days = increment_days(dataset)
     load_report(db, dataset / "report")
     for day in days:
-        load_increment(db, inc(dataset, day).parent, day)
+        load_increment(db, increment_file(dataset, day).parent, day)
     in_order = content(db)
     assert len(in_order["mart.f_sales"]) == 60 * (REPORT_DAYS + len(days))
 
@@ -92,7 +88,7 @@ def test_days_in_shuffled_order_with_repeats_equal_days_once_in_order(db, datase
         if step == "report":
             load_report(db, dataset / "report")
         else:
-            load_increment(db, inc(dataset, step).parent, step)
+            load_increment(db, increment_file(dataset, step).parent, step)
     shuffled = content(db)
     for t in CONTENT_TABLES:
         assert shuffled[t] == in_order[t], t
@@ -112,10 +108,10 @@ def test_a_day_redelivered_with_fewer_then_more_orders_is_replaced(db, dataset, 
     model = Model()
     for d in (day, other):
         for kind in ("user_order_log", "user_activity_log"):
-            load_file(db, inc(dataset, d, kind), d, d)
-            model.load_file(inc(dataset, d, kind), d, d)
+            load_file(db, increment_file(dataset, d, kind), d, d)
+            model.load_file(increment_file(dataset, d, kind), d, d)
         build_marts(db, [d])
-    source = inc(dataset, day)
+    source = increment_file(dataset, day)
     uids = sorted({line.split(",")[1] for line in source.read_text().splitlines()[1:]})
     kept = set(uids[: len(uids) // 3])
     first_line = source.read_text().splitlines()[1].split(",")
@@ -163,7 +159,7 @@ def test_a_corrected_redelivery_leaves_dimensions_as_a_clean_load(db, dataset, t
     """SPEC 4.4: corrected re-deliveries end in the same warehouse as loading the final version
     once, so a customer, item or city that only the wrong version had must not stay behind."""
     day = increment_days(dataset)[0]
-    source = inc(dataset, day)
+    source = increment_file(dataset, day)
     ghost = "9" * 32 + ",{}T00:00:00,7,Ghost Town,999999,Gus,Ghost,77,Ghost item,1,10,shipped".format(day)
     wrong = tmp_path / "wrong" / "user_order_log_inc.csv"
     wrong.parent.mkdir()
@@ -196,7 +192,7 @@ def test_a_call_inside_a_rolled_back_transaction_leaves_no_trace(dsn, db, datase
     try:
         cur = conn.cursor()
         for kind in KINDS:   # COPY + CALL of every file
-            copy_and_merge(cur, f"{kind}_inc.csv", inc(dataset, day, kind).read_bytes(), day, day)
+            copy_and_merge(cur, f"{kind}_inc.csv", increment_file(dataset, day, kind).read_bytes(), day, day)
         for procedure in ("mart.load_d_city", "mart.load_d_item", "mart.load_d_customer",
                           "mart.load_f_sales", "mart.load_f_customer_retention"):
             cur.execute(f"CALL {procedure}(%s)", (day,))
@@ -260,10 +256,10 @@ def _serialized(dsn, db, work, wait=("advisory", "ExclusiveLock")) -> dict:
 
 def test_concurrent_load_f_sales_of_one_day_serialize(dsn, db, dataset):
     day = increment_days(dataset)[0]
-    load_file(db, inc(dataset, day), day, day)
+    load_file(db, increment_file(dataset, day), day, day)
     _serialized(dsn, db, lambda cur: cur.execute("CALL mart.load_f_sales(%s)", (day,)))
     expected = Model()
-    expected.load_file(inc(dataset, day), day, day)
+    expected.load_file(increment_file(dataset, day), day, day)
     got = {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
                                          " payment_amount, status FROM mart.f_sales")}
     assert got == expected.f_sales()
@@ -272,7 +268,7 @@ def test_concurrent_load_f_sales_of_one_day_serialize(dsn, db, dataset):
 
 def test_concurrent_retention_of_one_week_serialize(dsn, db, dataset):
     day = increment_days(dataset)[0]
-    load_file(db, inc(dataset, day), day, day)
+    load_file(db, increment_file(dataset, day), day, day)
     call(db, "mart.load_f_sales", day)
     call(db, "mart.load_f_customer_retention", day)
     once = table(db, "mart.f_customer_retention", order_by="period_id, item_id")
@@ -284,7 +280,7 @@ def test_concurrent_retention_of_one_week_serialize(dsn, db, dataset):
 @pytest.mark.parametrize("kind", ["user_order_log", "customer_research"])
 def test_concurrent_staging_loads_of_one_file_serialize(dsn, db, dataset, kind):
     day = increment_days(dataset)[0]          # a Monday: its research file holds Wednesday
-    path = inc(dataset, day, kind)
+    path = increment_file(dataset, day, kind)
     # The first merge emptied landing by TRUNCATE, which holds it to the end of the
     # transaction: the second waits at its COPY, before it has taken anything.
     _serialized(dsn, db, lambda cur: copy_and_merge(cur, path.name, path.read_bytes(), day, day),
@@ -307,7 +303,7 @@ def test_concurrent_days_sharing_customers_do_not_deadlock(dsn, db, dataset):
     """Every day of the dataset's increments loaded at once, one transaction per day."""
     days = increment_days(dataset)
     for day in days:
-        load_file(db, inc(dataset, day), day, day)
+        load_file(db, increment_file(dataset, day), day, day)
     barrier = threading.Barrier(len(days))
     errors = []
 
@@ -332,7 +328,7 @@ def test_concurrent_days_sharing_customers_do_not_deadlock(dsn, db, dataset):
     concurrent = content(db)
     reset(db)
     for day in days:
-        load_file(db, inc(dataset, day), day, day)
+        load_file(db, increment_file(dataset, day), day, day)
     build_marts(db, days)
     sequential = content(db)
     for t in ("mart.f_sales", "mart.d_customer", "mart.d_item", "mart.d_city"):

@@ -15,7 +15,7 @@ import pytest
 
 from salesmart.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
-from sql_loading import KINDS, build_marts, content, copy_and_merge, load_file, reset, rows
+from sql_loading import KINDS, build_marts, content, copy_and_merge, increment_file, load_file, reset, rows
 
 START = date(2024, 12, 16)
 D1, D2 = date(2024, 12, 17), date(2024, 12, 18)
@@ -28,12 +28,8 @@ def dataset(tmp_path_factory):
     return root
 
 
-def inc(root: Path, day: date, kind: str = "user_order_log") -> Path:
-    return root / "increments" / day.isoformat() / f"{kind}_inc.csv"
-
-
 def load_day(dsn: str, root: Path, day: date) -> None:
-    files = [SourceFile(path, str(path)) for path in sorted(inc(root, day).parent.iterdir())]
+    files = [SourceFile(path, str(path)) for path in sorted(increment_file(root, day).parent.iterdir())]
     load_delivery(dsn, files, load_kind="increment", where="test", date_from=day, date_to=day)
 
 
@@ -48,7 +44,7 @@ def test_loads_leave_landing_empty_with_no_dead_rows(dsn, db, dataset):
         load_day(dsn, dataset, D1)
         assert landing_sizes(db) == dict.fromkeys(KINDS, 0)
     # a hand load (COPY + CALL in one transaction) too
-    load_file(db, inc(dataset, D2), D2, D2)
+    load_file(db, increment_file(dataset, D2), D2, D2)
     assert landing_sizes(db)["user_order_log"] == 0
 
 
@@ -58,7 +54,7 @@ def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, 
     dba = psycopg2.connect(dsn)
     try:
         cur = dba.cursor()
-        path = inc(dataset, D2)
+        path = increment_file(dataset, D2)
         # BEGIN; \copy ... : the DBA's rows are in landing, uncommitted
         header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
         with open(path, "rb") as file:
@@ -81,7 +77,7 @@ def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, 
 
     reset(db)
     load_day(dsn, dataset, D1)
-    load_file(db, inc(dataset, D2), D2, D2)
+    load_file(db, increment_file(dataset, D2), D2, D2)
     build_marts(db, [D2])
     assert content(db) == together
 
@@ -91,7 +87,7 @@ def test_a_load_waits_for_an_open_hand_load_at_its_start_holding_nothing(dsn, db
     errors = []
     loader = threading.Thread(target=lambda: _record(errors, load_day, dsn, dataset, D1))
     try:
-        path = inc(dataset, D2)
+        path = increment_file(dataset, D2)
         copy_and_merge(dba.cursor(), path.name, path.read_bytes(), D2, D2)   # COPY + CALL, not committed
         loader.start()
         deadline = time.monotonic() + 10

@@ -18,7 +18,7 @@ import pytest
 
 from model import Model
 from salesmart.generate import generate
-from sql_loading import build_marts, copy_and_merge, load_file, rows
+from sql_loading import build_marts, copy_and_merge, increment_file, load_file, rows
 
 MONDAY = date(2024, 12, 16)
 NEXT_MONDAY = MONDAY + timedelta(days=7)
@@ -32,10 +32,6 @@ def dataset(tmp_path_factory):
     # report: 12-16 (Monday of 2024-51); increments 12-17 .. 12-23, the last the Monday of 2024-52
     generate(root, days=7, orders_per_day=300, seed=2, start=MONDAY, report_days=1)
     return root
-
-
-def increment(root, day: date, kind: str):
-    return root / "increments" / day.isoformat() / f"{kind}_inc.csv"
 
 
 def explained_load(dsn: str, root, day: date) -> list[dict]:
@@ -52,7 +48,7 @@ def explained_load(dsn: str, root, day: date) -> list[dict]:
                 cur.execute(f"SET auto_explain.{setting} = {value}")
             cur.execute("SET client_min_messages = log")
             for kind in ("user_order_log", "user_activity_log", "customer_research", "price_log"):
-                path = increment(root, day, kind)
+                path = increment_file(root, day, kind)
                 copy_and_merge(cur, path.name, path.read_bytes(), day, day)
             cur.execute("CALL mart.load_f_sales(%s)", (day,))
             cur.execute("CALL mart.load_f_customer_retention(%s)", (day,))
@@ -95,7 +91,7 @@ def test_landing_analyzed_while_being_filled_keeps_the_normal_plan(dsn, db, data
     # Another transaction is filling landing when ANALYZE runs: it sees pages, and no rows.
     filling = psycopg2.connect(dsn)
     try:
-        path = increment(dataset, day, "user_order_log")
+        path = increment_file(dataset, day, "user_order_log")
         copy_and_merge_only = path.read_bytes()
         header = copy_and_merge_only.decode().splitlines()[0].replace("id,", "line_no,", 1)
         filling.cursor().copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv,"
@@ -117,7 +113,7 @@ def test_landing_analyzed_while_being_filled_keeps_the_normal_plan(dsn, db, data
 
     model = Model()
     for kind in ("user_order_log",):
-        model.load_file(increment(dataset, day, kind), day, day)
+        model.load_file(increment_file(dataset, day, kind), day, day)
     assert rows(db, "SELECT count(*) FROM mart.f_sales") == [(len(model.f_sales()),)]
 
 
@@ -126,15 +122,15 @@ def test_stale_f_sales_statistics_on_a_new_week_keep_the_normal_plan(dsn, db, da
     model = Model()
     for day in [MONDAY + timedelta(days=n) for n in range(1, 7)]:   # the rest of week 2024-51
         for kind in ("user_order_log", "user_activity_log", "customer_research", "price_log"):
-            load_file(db, increment(dataset, day, kind), day, day)
-        model.load_file(increment(dataset, day, "user_order_log"), day, day)
+            load_file(db, increment_file(dataset, day, kind), day, day)
+        model.load_file(increment_file(dataset, day, "user_order_log"), day, day)
     build_marts(db, [MONDAY + timedelta(days=n) for n in range(1, 7)])
     db.cursor().execute("ANALYZE mart.f_sales")      # statistics know week 51 only
     [(newest,)] = rows(db, "SELECT max(date_id) FROM mart.f_sales")
     assert newest < int(NEXT_MONDAY.strftime("%Y%m%d"))
 
     plans = explained_load(dsn, dataset, NEXT_MONDAY)
-    model.load_file(increment(dataset, NEXT_MONDAY, "user_order_log"), NEXT_MONDAY, NEXT_MONDAY)
+    model.load_file(increment_file(dataset, NEXT_MONDAY, "user_order_log"), NEXT_MONDAY, NEXT_MONDAY)
     assert repeated_scans(plans) == []
     retention = [plan for plan in plans if plan["Query Text"].lstrip().startswith("INSERT INTO mart.f_customer_retention")]
     assert len(retention) == 1

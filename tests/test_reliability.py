@@ -20,7 +20,7 @@ import pytest
 from model import Model
 from salesmart.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
-from sql_loading import build_marts, content, load_file, reset, rows, snapshot
+from sql_loading import build_marts, content, increment_file, load_file, reset, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
@@ -197,16 +197,12 @@ def _in_threads(*works) -> list[Exception]:
     return errors
 
 
-def _inc(root: Path, day: date, kind: str = "user_order_log") -> Path:
-    return root / "increments" / day.isoformat() / f"{kind}_inc.csv"
-
-
 def test_a_multi_day_transaction_beside_a_single_day_call_does_not_deadlock(dsn, db, small_dataset):
     """The issue's repro: BEGIN; load_f_sales(D1); sleep; load_f_sales(D2); COMMIT in one session, and
     load_f_sales(D2) in another 0.7 s later. The days share items and cities; ON CONFLICT used to lock them."""
     d1, d2 = date(2024, 12, 18), date(2024, 12, 19)
     for day in (d1, d2):
-        load_file(db, _inc(small_dataset, day), day, day)
+        load_file(db, increment_file(small_dataset, day), day, day)
     build_marts(db, [d1, d2])   # the dimension rows exist: a re-run of the days changes none of them
     assert rows(db, "SELECT item_id FROM staging.user_order_log GROUP BY item_id"
                     " HAVING count(DISTINCT date_time) > 1") != [], "the days share no item"
@@ -236,7 +232,7 @@ def test_a_multi_day_transaction_beside_a_single_day_call_does_not_deadlock(dsn,
     assert _in_threads(multi_day, single_day) == []
     model = Model()
     for day in (d1, d2):
-        model.load_file(_inc(small_dataset, day), day, day)
+        model.load_file(increment_file(small_dataset, day), day, day)
     assert {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
                                           " payment_amount, status FROM mart.f_sales")} == model.f_sales()
     assert dict((r[0], r[1:]) for r in rows(db, "SELECT customer_id, first_name, last_name, city_id"
@@ -245,13 +241,13 @@ def test_a_multi_day_transaction_beside_a_single_day_call_does_not_deadlock(dsn,
 
 def test_two_loads_of_one_day_and_three_rebuilds_of_one_week_at_once(dsn, db, small_dataset):
     day = date(2024, 12, 18)
-    files = [SourceFile(path, str(path)) for path in sorted(_inc(small_dataset, day).parent.iterdir())]
+    files = [SourceFile(path, str(path)) for path in sorted(increment_file(small_dataset, day).parent.iterdir())]
 
     def load():
         load_delivery(dsn, files, load_kind="increment", where="test", date_from=day, date_to=day)
 
     assert _in_threads(load, load, lambda: load_delivery(dsn, [SourceFile(p, str(p)) for p in sorted(
-        _inc(small_dataset, day + timedelta(days=1)).parent.iterdir())], load_kind="increment", where="test",
+        increment_file(small_dataset, day + timedelta(days=1)).parent.iterdir())], load_kind="increment", where="test",
         date_from=day + timedelta(days=1), date_to=day + timedelta(days=1))) == []
     concurrent = content(db)
     assert rows(db, "SELECT status, count(*) FROM staging.load_log GROUP BY 1") == [("success", 12)]
@@ -270,6 +266,6 @@ def test_two_loads_of_one_day_and_three_rebuilds_of_one_week_at_once(dsn, db, sm
 
     reset(db)
     for current in (day, day + timedelta(days=1)):
-        load_delivery(dsn, [SourceFile(p, str(p)) for p in sorted(_inc(small_dataset, current).parent.iterdir())],
+        load_delivery(dsn, [SourceFile(p, str(p)) for p in sorted(increment_file(small_dataset, current).parent.iterdir())],
                       load_kind="increment", where="test", date_from=current, date_to=current)
     assert content(db) == concurrent
