@@ -126,6 +126,12 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
             # this one's rows are there, so each merge can TRUNCATE landing.
             failed_step = "waiting for the warehouse writer lock"
             cursor.execute("CALL staging.lock_warehouse()")
+            # Then landing, without waiting for it: another session's \copy
+            # now waits for this load's commit instead of being merged into it.
+            cursor.execute("CALL staging.lock_landing()")
+            for table in cursor.fetchone()[0]:
+                logger.warning("%s is held by another session (a \\copy in an open transaction): this load"
+                               " works beside its rows, which stay that session's", table)
             for file in files:
                 failed_step = file.path.name
                 touched = _load_file(cursor, file, load_kind, date_from, date_to)

@@ -2,7 +2,8 @@
 so the rows a load leaves there dead would stay for good: every load
 empties landing by TRUNCATE, and only when another session holds landing (a
 DBA's hand \\copy in an open transaction) by DELETE, beside it, without
-waiting and without deadlock."""
+waiting and without deadlock. And a load keeps landing to itself: a \\copy
+from another session waits for its commit instead of joining its delivery."""
 from __future__ import annotations
 
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from salesmart import progress
 from salesmart.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
 from sql_loading import KINDS, build_marts, content, copy_and_merge, increment_file, load_file, reset, rows
@@ -48,21 +50,28 @@ def test_loads_leave_landing_empty_with_no_dead_rows(dsn, db, dataset):
     assert landing_sizes(db)["user_order_log"] == 0
 
 
-def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, db, dataset, monkeypatch):
+def hand_copy(cursor, path: Path) -> None:
+    """A DBA's \\copy of an order file into landing, its id column as line_no."""
+    header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
+    with open(path, "rb") as file:
+        cursor.copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)",
+                           file)
+
+
+def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, db, dataset, monkeypatch, caplog):
     # any wait on a lock would fail the load within a second, not hang it
     monkeypatch.setenv("SALESMART_LOCK_TIMEOUT", "1s")
     dba = psycopg2.connect(dsn)
     try:
         cur = dba.cursor()
         path = increment_file(dataset, D2)
-        # BEGIN; \copy ... : the DBA's rows are in landing, uncommitted
-        header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
-        with open(path, "rb") as file:
-            cur.copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                            file)
+        hand_copy(cur, path)                  # BEGIN; \copy ... : the DBA's rows are in landing, uncommitted
         started = time.monotonic()
         load_day(dsn, dataset, D1)            # holds landing beside the DBA: emptied by DELETE
         assert time.monotonic() - started < 30
+        assert [r.getMessage().split(" is held")[0] for r in caplog.records
+                if r.levelname == "WARNING" and "is held by another session" in r.getMessage()] \
+            == ["landing.user_order_log"]
         assert landing_sizes(db)["user_order_log"] > 0, "the DBA's rows, and the load's dead ones"
         # ... ; CALL ...; COMMIT: the DBA's merge has landing to itself and TRUNCATEs it
         cur.execute("CALL staging.load_user_order_log(%s, %s, p_file_name => %s)", (D2, D2, path.name))
@@ -80,6 +89,51 @@ def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, 
     load_file(db, increment_file(dataset, D2), D2, D2)
     build_marts(db, [D2])
     assert content(db) == together
+
+
+def test_a_hand_copy_committed_during_a_load_waits_for_it_and_stays_apart(dsn, db, dataset, monkeypatch):
+    """An autocommit \\copy that comes after the loader found landing empty, and before its merge, was
+    merged into the loader's delivery (here day D2's orders as D1's). Now it waits for the load's commit,
+    and its rows then wait in landing for their own CALL."""
+    path = increment_file(dataset, D2)
+    copied_at, errors = [], []
+
+    def autocommit_copy():
+        conn = psycopg2.connect(dsn)
+        conn.autocommit = True
+        try:
+            hand_copy(conn.cursor(), path)
+            copied_at.append(time.monotonic())
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+        finally:
+            conn.close()
+
+    dba = threading.Thread(target=autocommit_copy)
+    reading = progress.reading
+
+    def copy_during_the_load(readable, total, description):
+        if description == path.name:    # D1's order file, by the same name
+            dba.start()
+            dba.join(2)    # the window: after the loader's check for leftovers, before its merge
+        return reading(readable, total, description)
+
+    monkeypatch.setattr(progress, "reading", copy_during_the_load)
+    try:
+        load_day(dsn, dataset, D1)
+        committed_at = time.monotonic()
+    finally:
+        monkeypatch.undo()
+        dba.join(30)
+    assert errors == [] and copied_at and copied_at[0] >= committed_at, "the \\copy waited for the commit"
+    with_hand_copy_waiting = content(db)
+    data_lines = len(path.read_bytes().splitlines()) - 1
+    assert rows(db, "SELECT count(*) FROM landing.user_order_log") == [(data_lines,)]
+
+    rows(db, "DELETE FROM landing.user_order_log RETURNING 1")
+    reset(db)
+    load_day(dsn, dataset, D1)
+    assert with_hand_copy_waiting == content(db), "the load is D1's files alone"
 
 
 def test_a_load_waits_for_an_open_hand_load_at_its_start_holding_nothing(dsn, db, dataset):

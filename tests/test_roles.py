@@ -23,6 +23,7 @@ from test_migrations import MIGRATIONS
 
 LOADER_PROCEDURES = {"staging.load_user_order_log", "staging.load_user_activity_log",
                      "staging.load_customer_research", "staging.load_price_log", "staging.log_load",
+                     "staging.lock_landing",
                      "mart.load_f_sales", "mart.load_f_customer_retention"}
 
 
