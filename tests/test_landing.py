@@ -104,12 +104,10 @@ def test_a_hand_copy_committed_during_a_load_waits_for_it_and_stays_apart(dsn, d
         try:
             hand_copy(conn.cursor(), path)
             copied_at.append(time.monotonic())
-        except Exception as error:  # noqa: BLE001 - reported by the test
-            errors.append(error)
         finally:
             conn.close()
 
-    dba = threading.Thread(target=autocommit_copy)
+    dba = threading.Thread(target=lambda: _record(errors, autocommit_copy))
     reading = progress.reading
 
     def copy_during_the_load(readable, total, description):
