@@ -122,7 +122,7 @@ def test_a_hand_copy_committed_during_a_load_waits_for_it_and_stays_apart(dsn, d
     finally:
         monkeypatch.undo()
         dba.join(30)
-    assert errors == [] and not dba.is_alive(), "the \\copy went through after the load"
+    assert errors == [] and not dba.is_alive(), "the \\copy finished without error once the load was done"
     assert still_copying_after_the_window == [True], "the \\copy waited for the load's commit"
     with_hand_copy_waiting = content(db)
     data_lines = len(path.read_bytes().splitlines()) - 1
