@@ -121,6 +121,21 @@ def increment_file(root, day: date, kind: str = "user_order_log") -> Path:
     return Path(root) / "increments" / day.isoformat() / f"{kind}_inc.csv"
 
 
+def facts(conn) -> dict:
+    """mart.f_sales as the model's f_sales(): uniq_id -> (date_id, item_id, customer_id, city_id, quantity,
+    payment_amount, status)."""
+    return {r[0]: r[1:] for r in rows(conn, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
+                                            " payment_amount, status FROM mart.f_sales")}
+
+
+def hand_copy(cursor, path: Path) -> None:
+    """A DBA's \\copy of an order file into landing, its id column as line_no (COPY only, no CALL)."""
+    header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
+    with open(path, "rb") as file:
+        cursor.copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)",
+                           file)
+
+
 def increment_days(root) -> list[date]:
     return sorted(date.fromisoformat(p.name) for p in (Path(root) / "increments").iterdir())
 

@@ -40,7 +40,7 @@ from salesmart.files import BadInput
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
-from sql_loading import DATA_TABLES, rows, snapshot
+from sql_loading import DATA_TABLES, facts, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -600,9 +600,7 @@ def assert_warehouse_equals_model(db, model: Model) -> None:
         == set(model.research)
     assert dict(rows(db, "SELECT item_name, price FROM staging.price_log")) == model.prices
 
-    f_sales = {row[0]: row[1:] for row in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id,"
-                                                   " quantity, payment_amount, status FROM mart.f_sales")}
-    assert f_sales == model.f_sales()
+    assert facts(db) == model.f_sales()
     assert {row[0]: row[1:] for row in rows(db, "SELECT customer_id, first_name, last_name, city_id"
                                                 " FROM mart.d_customer")} == model.d_customer()
     assert dict(rows(db, "SELECT item_id, item_name FROM mart.d_item")) == model.d_item()

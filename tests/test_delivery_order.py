@@ -13,7 +13,7 @@ import pytest
 
 from model import Model
 from salesmart.warehouse import SourceFile, load_delivery
-from sql_loading import CONTENT_TABLES, content, reset, rows
+from sql_loading import CONTENT_TABLES, content, facts, reset, rows
 
 ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
                 "item_id,item_name,quantity,payment_amount,status")
@@ -56,11 +56,6 @@ def order(uid: str, day: date, customer: int, item: int, qty: int, status: str) 
 
 def load(dsn, folder: Path, files: list[SourceFile], day: date) -> None:
     load_delivery(dsn, files, load_kind="increment", where=str(folder), date_from=day, date_to=day)
-
-
-def facts(db) -> dict:
-    return {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
-                                          " payment_amount, status FROM mart.f_sales")}
 
 
 def assert_same(first: dict, second: dict, what: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from model import Model
 
 from salesmart.generate import generate
-from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, increment_days,
+from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, facts, increment_days,
                          increment_file, load_file, load_increment, load_report, reset, rows, snapshot, table)
 
 START = date(2023, 3, 1)          # a Wednesday; increments 03-06 .. 03-13 include two Mondays
@@ -138,8 +138,7 @@ def test_a_day_redelivered_with_fewer_then_more_orders_is_replaced(db, dataset, 
                                        " WHERE date_time::date = %s", (day,))} == expected_uids, version
         assert {u for (u,) in rows(db, "SELECT uniq_id FROM mart.f_sales WHERE date_id = %s",
                                    (int(day.strftime("%Y%m%d")),))} == expected_uids, version
-        f_sales = {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id,"
-                                                 " quantity, payment_amount, status FROM mart.f_sales")}
+        f_sales = facts(db)
         assert f_sales == model.f_sales(), version
         retention = {(r[0], r[1]): r[2:] for r in rows(db, (
             "SELECT period_id, item_id, new_customers_count, returning_customers_count,"
@@ -260,9 +259,7 @@ def test_concurrent_load_f_sales_of_one_day_serialize(dsn, db, dataset):
     _serialized(dsn, db, lambda cur: cur.execute("CALL mart.load_f_sales(%s)", (day,)))
     expected = Model()
     expected.load_file(increment_file(dataset, day), day, day)
-    got = {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
-                                         " payment_amount, status FROM mart.f_sales")}
-    assert got == expected.f_sales()
+    assert facts(db) == expected.f_sales()
     assert rows(db, "SELECT count(*), count(DISTINCT uniq_id), max(id) FROM mart.f_sales") == [(60, 60, 60)]
 
 

@@ -17,7 +17,8 @@ import pytest
 from salesmart import progress
 from salesmart.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
-from sql_loading import KINDS, build_marts, content, copy_and_merge, increment_file, load_file, reset, rows
+from sql_loading import (KINDS, build_marts, content, copy_and_merge, hand_copy, increment_file, load_file, reset,
+                         rows)
 
 START = date(2024, 12, 16)
 D1, D2 = date(2024, 12, 17), date(2024, 12, 18)
@@ -48,14 +49,6 @@ def test_loads_leave_landing_empty_with_no_dead_rows(dsn, db, dataset):
     # a hand load (COPY + CALL in one transaction) too
     load_file(db, increment_file(dataset, D2), D2, D2)
     assert landing_sizes(db)["user_order_log"] == 0
-
-
-def hand_copy(cursor, path: Path) -> None:
-    """A DBA's \\copy of an order file into landing, its id column as line_no."""
-    header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
-    with open(path, "rb") as file:
-        cursor.copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                           file)
 
 
 def test_a_load_beside_an_open_hand_copy_deletes_instead_and_neither_waits(dsn, db, dataset, monkeypatch, caplog):

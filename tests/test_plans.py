@@ -18,7 +18,7 @@ import pytest
 
 from model import Model
 from salesmart.generate import generate
-from sql_loading import build_marts, copy_and_merge, increment_file, load_file, rows
+from sql_loading import build_marts, copy_and_merge, hand_copy, increment_file, load_file, rows
 
 MONDAY = date(2024, 12, 16)
 NEXT_MONDAY = MONDAY + timedelta(days=7)
@@ -91,11 +91,7 @@ def test_landing_analyzed_while_being_filled_keeps_the_normal_plan(dsn, db, data
     # Another transaction is filling landing when ANALYZE runs: it sees pages, and no rows.
     filling = psycopg2.connect(dsn)
     try:
-        path = increment_file(dataset, day, "user_order_log")
-        copy_and_merge_only = path.read_bytes()
-        header = copy_and_merge_only.decode().splitlines()[0].replace("id,", "line_no,", 1)
-        filling.cursor().copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv,"
-                                     " HEADER true)", open(path, "rb"))
+        hand_copy(filling.cursor(), increment_file(dataset, day, "user_order_log"))
         db.cursor().execute("ANALYZE landing.user_order_log")
         filling.rollback()
     finally:

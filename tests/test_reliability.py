@@ -20,7 +20,7 @@ import pytest
 from model import Model
 from salesmart.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
-from sql_loading import build_marts, content, increment_file, load_file, reset, rows, snapshot
+from sql_loading import build_marts, content, facts, increment_file, load_file, reset, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
@@ -49,8 +49,7 @@ def test_the_calendar_grows_to_any_valid_date(db, tmp_path, day):
     date_id = day.year * 10000 + day.month * 100 + day.day
     model = Model()
     model.load_file(path, day, day)
-    assert {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
-                                          " payment_amount, status FROM mart.f_sales")} == model.f_sales()
+    assert facts(db) == model.f_sales()
     iso_year, iso_week, iso_day = day.isocalendar()
     assert rows(db, "SELECT date_actual, week_of_year, day_of_week, year_actual FROM mart.d_calendar"
                     " WHERE date_id = %s", (date_id,)) == [(day, iso_week, iso_day, day.year)]
@@ -233,8 +232,7 @@ def test_a_multi_day_transaction_beside_a_single_day_call_does_not_deadlock(dsn,
     model = Model()
     for day in (d1, d2):
         model.load_file(increment_file(small_dataset, day), day, day)
-    assert {r[0]: r[1:] for r in rows(db, "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity,"
-                                          " payment_amount, status FROM mart.f_sales")} == model.f_sales()
+    assert facts(db) == model.f_sales()
     assert dict((r[0], r[1:]) for r in rows(db, "SELECT customer_id, first_name, last_name, city_id"
                                                 " FROM mart.d_customer")) == model.d_customer()
 
