@@ -63,24 +63,30 @@ FROM staging.customer_research;
 """, """
 -- The history holds versions the current tables do not: superseded ones, and
 -- those that would become current again if a later delivery were corrected.
+-- Compared column by column, by name: a legacy table may order its columns
+-- its own way.
 DO $$
 BEGIN
     IF coalesce(current_setting('salesmart.allow_data_loss', true), 'off') <> 'on' AND (
         EXISTS (SELECT FROM staging.user_order_log_delivery AS h
                 WHERE NOT EXISTS (SELECT FROM staging.user_order_log AS c
-                                  WHERE c.uniq_id = h.uniq_id AND (c.*) IS NOT DISTINCT FROM
-                                        ROW(h.uniq_id, h.date_time, h.city_id, h.city_name, h.customer_id,
-                                            h.first_name, h.last_name, h.item_id, h.item_name, h.quantity,
-                                            h.payment_amount, h.status)))
+                                  WHERE c.uniq_id = h.uniq_id
+                                    AND (c.date_time, c.city_id, c.city_name, c.customer_id, c.first_name,
+                                         c.last_name, c.item_id, c.item_name, c.quantity, c.payment_amount,
+                                         c.status)
+                                        IS NOT DISTINCT FROM
+                                        (h.date_time, h.city_id, h.city_name, h.customer_id, h.first_name,
+                                         h.last_name, h.item_id, h.item_name, h.quantity, h.payment_amount,
+                                         h.status)))
         OR EXISTS (SELECT FROM staging.user_activity_log_delivery AS h
                    WHERE NOT EXISTS (SELECT FROM staging.user_activity_log AS c
-                                     WHERE c.uniq_id = h.uniq_id AND (c.*) IS NOT DISTINCT FROM
-                                           ROW(h.uniq_id, h.date_time, h.action_id, h.customer_id, h.quantity)))
+                                     WHERE c.uniq_id = h.uniq_id
+                                       AND (c.date_time, c.action_id, c.customer_id, c.quantity)
+                                           IS NOT DISTINCT FROM (h.date_time, h.action_id, h.customer_id, h.quantity)))
         OR EXISTS (SELECT FROM staging.customer_research_delivery AS h
                    WHERE NOT EXISTS (SELECT FROM staging.customer_research AS c
                                      WHERE (c.date_id, c.category_id, c.geo_id) = (h.date_id, h.category_id, h.geo_id)
-                                       AND (c.*) IS NOT DISTINCT FROM
-                                           ROW(h.date_id, h.category_id, h.geo_id, h.sales_qty, h.sales_amt))))
+                                       AND (c.sales_qty, c.sales_amt) IS NOT DISTINCT FROM (h.sales_qty, h.sales_amt))))
     THEN
         RAISE EXCEPTION 'rolling back 0009.delivery-history would drop delivered versions that are not current'
             USING HINT = 'to drop them anyway: PGOPTIONS=''-c salesmart.allow_data_loss=on'' yoyo rollback ...';

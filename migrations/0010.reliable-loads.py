@@ -32,7 +32,10 @@ FOREIGN_KEYS = {
     "f_sales_item_id_fkey": "FOREIGN KEY (item_id) REFERENCES mart.d_item (item_id)",
     "f_sales_customer_id_fkey": "FOREIGN KEY (customer_id) REFERENCES mart.d_customer (customer_id)",
 }
-step("".join(f"ALTER TABLE mart.f_sales DROP CONSTRAINT {name};\n" for name in FOREIGN_KEYS),
+# A legacy f_sales whose foreign keys have other names keeps them here:
+# 0018.legacy-layouts drops every one left, whatever its name, and its
+# rollback restores them; this rollback adds the baseline's three.
+step("".join(f"ALTER TABLE mart.f_sales DROP CONSTRAINT IF EXISTS {name};\n" for name in FOREIGN_KEYS),
      "".join(f"ALTER TABLE mart.f_sales ADD CONSTRAINT {name} {definition};\n"
              for name, definition in FOREIGN_KEYS.items()))
 
