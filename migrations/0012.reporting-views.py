@@ -214,7 +214,7 @@ COLUMN_COMMENTS = {
         "month_name": "English month name, e.g. January",
         "month_name_abbreviated": "e.g. Jan",
         "quarter_actual": "1 .. 4",
-        "quarter_name": "Q1 .. Q4",
+        "quarter_name": "Q1 .. Q4 (a legacy calendar kept by the upgrade keeps its own spelling, e.g. First)",
         "year_actual": "calendar year",
         "first_day_of_week": "Monday of the ISO week",
         "last_day_of_week": "Sunday of the ISO week",

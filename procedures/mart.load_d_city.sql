@@ -50,7 +50,8 @@ BEGIN
                       WHERE unchanged.city_id = latest.city_id
                         AND unchanged.city_name IS NOT DISTINCT FROM latest.city_name)
     ORDER BY latest.city_id
-    ON CONFLICT ON CONSTRAINT d_city_city_id_key DO UPDATE
+    -- the key by its column: an upgraded legacy warehouse names its constraints its own way
+    ON CONFLICT (city_id) DO UPDATE
     SET city_name = excluded.city_name;
 END;
 $$;

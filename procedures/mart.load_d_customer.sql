@@ -51,7 +51,8 @@ BEGIN
                         AND (unchanged.first_name, unchanged.last_name, unchanged.city_id)
                             IS NOT DISTINCT FROM (latest.first_name, latest.last_name, latest.city_id))
     ORDER BY latest.customer_id
-    ON CONFLICT ON CONSTRAINT d_customer_customer_id_key DO UPDATE
+    -- the key by its column: an upgraded legacy warehouse names its constraints its own way
+    ON CONFLICT (customer_id) DO UPDATE
     SET first_name = excluded.first_name, last_name = excluded.last_name, city_id = excluded.city_id;
 END;
 $$;

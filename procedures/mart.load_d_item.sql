@@ -50,7 +50,8 @@ BEGIN
                       WHERE unchanged.item_id = latest.item_id
                         AND unchanged.item_name IS NOT DISTINCT FROM latest.item_name)
     ORDER BY latest.item_id
-    ON CONFLICT ON CONSTRAINT d_item_item_id_key DO UPDATE
+    -- the key by its column: an upgraded legacy warehouse names its constraints its own way
+    ON CONFLICT (item_id) DO UPDATE
     SET item_name = excluded.item_name;
 END;
 $$;

@@ -30,6 +30,8 @@ DECLARE
     v_gone_items         integer[];
     v_gone_cities        integer[];
     v_legacy_rows        bigint;
+    v_staged_orders      bigint;
+    v_matching_rows      bigint;
     v_replaced_rows      bigint;
 BEGIN
     IF p_date IS NULL THEN
@@ -37,17 +39,42 @@ BEGIN
     END IF;
     CALL staging.lock_warehouse();
     -- Legacy history (rows loaded before orders were keyed) may be the only
-    -- copy of the day: staging cannot say whether it holds the whole day.
+    -- copy of the day. Whether staging holds the same orders cannot be proved
+    -- (the legacy rows have no uniq_id), so the load is refused; the refusal
+    -- says what is known: how many orders staging holds for the day, and how
+    -- many legacy rows one of them matches by content (each order matching
+    -- one row).
     IF coalesce(current_setting('salesmart.allow_data_loss', true), 'off') <> 'on' THEN
         SELECT count(*) INTO v_legacy_rows
         FROM mart.f_sales AS f
         WHERE f.date_id = v_date_id AND f.uniq_id IS NULL;
         IF v_legacy_rows > 0 THEN
+            SELECT count(*) INTO v_staged_orders
+            FROM staging.user_order_log AS s
+            WHERE s.date_time >= p_date AND s.date_time < p_date + 1;
+            SELECT count(*) INTO v_matching_rows
+            FROM (SELECT f.customer_id, f.item_id, f.city_id, f.quantity, f.payment_amount,
+                         row_number() OVER (PARTITION BY f.customer_id, f.item_id, f.city_id, f.quantity,
+                                                         f.payment_amount) AS copy
+                  FROM mart.f_sales AS f
+                  WHERE f.date_id = v_date_id AND f.uniq_id IS NULL) AS legacy
+            JOIN (SELECT s.customer_id, s.item_id, s.city_id, signed.quantity, signed.payment_amount,
+                         row_number() OVER (PARTITION BY s.customer_id, s.item_id, s.city_id, signed.quantity,
+                                                         signed.payment_amount) AS copy
+                  FROM staging.user_order_log AS s
+                  CROSS JOIN LATERAL (
+                      SELECT CASE s.status WHEN 'refunded' THEN -s.quantity ELSE s.quantity END AS quantity,
+                             CASE s.status WHEN 'refunded' THEN -s.payment_amount ELSE s.payment_amount END
+                                 AS payment_amount) AS signed
+                  WHERE s.date_time >= p_date AND s.date_time < p_date + 1) AS staged
+              USING (customer_id, item_id, city_id, quantity, payment_amount, copy);
             RAISE EXCEPTION 'mart.load_f_sales: % holds % rows of legacy history in mart.f_sales (uniq_id NULL, '
-                            'loaded before this release) that staging does not back, and loading the day would '
-                            'delete them. If staging holds the whole day now, allow it for the transaction: '
-                            'SET LOCAL salesmart.allow_data_loss = on (a loader command: '
-                            'PGOPTIONS=''-c salesmart.allow_data_loss=on'')', p_date, v_legacy_rows;
+                            'loaded before this release), and loading the day would replace them by the orders '
+                            'staging holds for it: % orders, which match % of the % legacy rows by customer, '
+                            'item, city, quantity and amount. If staging holds the whole day, allow it for the '
+                            'transaction: SET LOCAL salesmart.allow_data_loss = on (a loader command: '
+                            'PGOPTIONS=''-c salesmart.allow_data_loss=on'')',
+                            p_date, v_legacy_rows, v_staged_orders, v_matching_rows, v_legacy_rows;
         END IF;
     END IF;
     CALL mart.extend_calendar(p_date);
@@ -111,7 +138,7 @@ BEGIN
         FROM staging.user_order_log AS s
         WHERE s.date_time >= p_date AND s.date_time < p_date + 1
         ORDER BY s.uniq_id
-        ON CONFLICT ON CONSTRAINT f_sales_uniq_id_key DO UPDATE
+        ON CONFLICT (uniq_id) DO UPDATE
         SET date_id = excluded.date_id, item_id = excluded.item_id, customer_id = excluded.customer_id,
             city_id = excluded.city_id, quantity = excluded.quantity,
             payment_amount = excluded.payment_amount, status = excluded.status
