@@ -14,31 +14,66 @@ from yoyo import step
 
 __depends__ = {"0012.reporting-views"}
 
+# Creates the roles that are missing and makes the migrating role a member
+# of salesmart_owner that uses its rights (USAGE: PostgreSQL 16+ gives a role
+# that creates another only the right to administer it), or says in one line
+# what a superuser must do first: a database owner without CREATEROLE gets
+# the statements to run. The migrating role comments the roles it creates
+# (commenting a role takes CREATEROLE).
+# salesmart's yoyo backend also runs it before applying anything, in a
+# transaction that it rolls back (CHECK_BEFORE_APPLY below).
 CREATE_ROLES = """
 DO $$
 DECLARE
-    v_role text;
+    v_roles CONSTANT text[] := ARRAY['salesmart_owner', 'salesmart_loader', 'salesmart_reader'];
+    v_comments CONSTANT text[] := ARRAY[
+        'salesmart: owns the warehouse schemas of every salesmart database of the cluster; no login',
+        'salesmart: COPY into landing and EXECUTE the load procedures; grant it to the loading login (Airflow)',
+        'salesmart: SELECT on mart and the reporting views; grant it to analysts'' logins'];
+    v_missing text[];
+    v_statements text;
 BEGIN
-    FOREACH v_role IN ARRAY ARRAY['salesmart_owner', 'salesmart_loader', 'salesmart_reader'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role) THEN
-            BEGIN
-                EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;  -- another warehouse of the cluster created it meanwhile
-            END;
+    BEGIN
+        FOR v_index IN 1 .. cardinality(v_roles) LOOP
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_roles[v_index]) THEN
+                BEGIN
+                    EXECUTE format('CREATE ROLE %I NOLOGIN', v_roles[v_index]);
+                    EXECUTE format('COMMENT ON ROLE %I IS %L', v_roles[v_index], v_comments[v_index]);
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                    NULL;  -- another warehouse of the cluster created it meanwhile
+                END;
+            END IF;
+        END LOOP;
+        -- Handing objects to salesmart_owner, creating them in its schemas,
+        -- and handing them back on rollback take its rights (a superuser
+        -- has them already).
+        IF NOT pg_catalog.pg_has_role(current_user, 'salesmart_owner', 'USAGE') THEN
+            EXECUTE format('GRANT salesmart_owner TO %I', current_user);
         END IF;
-    END LOOP;
-    -- Handing objects to salesmart_owner, and back on rollback, takes
-    -- membership (a superuser has it already).
-    IF NOT pg_catalog.pg_has_role(current_user, 'salesmart_owner', 'MEMBER') THEN
-        EXECUTE format('GRANT salesmart_owner TO %I', current_user);
-    END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        SELECT array_agg(v.role ORDER BY v.position) INTO v_missing
+        FROM unnest(v_roles) WITH ORDINALITY AS v(role, position)
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v.role);
+        SELECT string_agg(format('CREATE ROLE %I NOLOGIN;', m.role), ' ') INTO v_statements
+        FROM unnest(v_missing) AS m(role);
+        v_statements := concat_ws(' ', v_statements, format('GRANT salesmart_owner TO %I;', current_user));
+        -- CREATEROLE does it only where this role would create salesmart_owner
+        -- itself: on PostgreSQL 16+ granting a role takes the right to administer it.
+        RAISE EXCEPTION '%', CASE
+            WHEN 'salesmart_owner' = ANY (v_missing) THEN format(
+                'role %I may not create the roles salesmart needs (%s): a superuser either gives it CREATEROLE'
+                ' (ALTER ROLE %I CREATEROLE;) or runs first: %s',
+                current_user, array_to_string(v_missing, ', '), current_user, v_statements)
+            ELSE format(
+                'role %I may not use salesmart_owner, the role that owns the warehouse: a superuser runs first: %s',
+                current_user, v_statements)
+            END
+            USING ERRCODE = 'insufficient_privilege';
+    END;
 END;
 $$;
-COMMENT ON ROLE salesmart_owner IS 'salesmart: owns the warehouse schemas of every salesmart database of the cluster; no login';
-COMMENT ON ROLE salesmart_loader IS 'salesmart: COPY into landing and EXECUTE the load procedures; grant it to the loading login (Airflow)';
-COMMENT ON ROLE salesmart_reader IS 'salesmart: SELECT on mart and the reporting views; grant it to analysts'' logins';
 """
+CHECK_BEFORE_APPLY = CREATE_ROLES
 
 # What salesmart_owner owns: the schemas, their tables and views (a table's
 # own sequences, serial and identity, follow it) and routines.
@@ -119,7 +154,8 @@ GRANT EXECUTE ON ALL ROUTINES IN SCHEMA staging, mart TO PUBLIC;
 DROP_UNUSED_ROLES = """
 -- The roles go only when nothing in the cluster uses them any more: no
 -- object or grant in any database (other warehouses of the cluster) and no
--- member but the migrating role.
+-- member but the migrating role; and only when the migrating role may drop
+-- them (roles that a superuser created before are kept).
 DO $$
 DECLARE
     v_role text;
@@ -134,7 +170,12 @@ BEGIN
         THEN
             RAISE NOTICE 'role % is kept: another database or login of the cluster still uses it', v_role;
         ELSE
-            EXECUTE format('DROP ROLE IF EXISTS %I', v_role);
+            BEGIN
+                EXECUTE format('DROP ROLE IF EXISTS %I', v_role);
+            EXCEPTION WHEN insufficient_privilege THEN
+                -- a role without CREATEROLE migrated into roles a superuser had created
+                RAISE NOTICE 'role % is kept: % may not drop it (a superuser may)', v_role, current_user;
+            END;
         END IF;
     END LOOP;
 END;

@@ -17,6 +17,7 @@ from salesmart.generate import generate as write_sample
 from salesmart.migrate import apply_migrations
 from salesmart.report_api import ReportApiError
 from salesmart.warehouse import LoadError
+from salesmart_yoyo_env import MigrationStopped
 
 logger = logging.getLogger("salesmart")
 
@@ -24,7 +25,7 @@ YOYO_INI = Path(__file__).resolve().parent.parent / "yoyo.ini"
 
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
-                     reports.ReportError, psycopg2.Error)
+                     reports.ReportError, psycopg2.Error, MigrationStopped)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -4,17 +4,20 @@ The migrations and the routines' sources live at the top of the repository
 (`migrations/`, `procedures/`); an installed salesmart carries them as package
 data, `salesmart/migrations` and `salesmart/procedures` (pyproject.toml maps
 them there), so `python -m salesmart migrate` works from any folder.
+
+It applies them through salesmart's yoyo backend (salesmart_yoyo_env), as
+plain `yoyo apply` does: the same checks before anything is applied, the same
+short message when a migration stops.
 """
-import logging
 from pathlib import Path
 
-from yoyo import get_backend, read_migrations
+from yoyo import default_migration_table, read_migrations
+from yoyo.connections import parse_uri
 
 from salesmart.config import ConfigError
+from salesmart_yoyo_env import WarehouseBackend
 
 PACKAGE = Path(__file__).resolve().parent
-
-logger = logging.getLogger(__name__)
 
 
 def shipped_folder(name: str) -> Path:
@@ -29,9 +32,8 @@ def apply_migrations(dsn: str) -> None:
     if not migrations:
         # Applying nothing and succeeding would pass for an up-to-date warehouse.
         raise ConfigError(f"no migrations found in {folder}: salesmart is installed without its package data")
-    backend = get_backend(dsn)
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        for migration in pending:
-            logger.info("applying migration %s", migration.id)
-        backend.apply_migrations(pending)
+    with WarehouseBackend(parse_uri(dsn), default_migration_table) as backend:
+        backend.init_database()  # as yoyo's get_backend does: its lock table
+        with backend.lock():
+            # yoyo logs each migration and step as it applies it
+            backend.apply_migrations(backend.to_apply(migrations))
