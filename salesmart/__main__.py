@@ -14,14 +14,12 @@ from salesmart.api_server import serve
 from salesmart.embedded_pg import EmbeddedPostgresError
 from salesmart.files import BadInput
 from salesmart.generate import generate as write_sample
-from salesmart.migrate import apply_migrations
+from salesmart.migrate import apply_migrations, shipped_folder
 from salesmart.report_api import ReportApiError
 from salesmart.warehouse import LoadError
 from salesmart_yoyo_env import MigrationStopped
 
 logger = logging.getLogger("salesmart")
-
-YOYO_INI = Path(__file__).resolve().parent.parent / "yoyo.ini"
 
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
@@ -72,11 +70,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                            help="table (default), or csv / markdown under the mart's column names")
     retention.add_argument("--chart", type=Path, metavar="PATH.png", help="also draw the report into a PNG")
 
-    yoyo = commands.add_parser("yoyo", help="yoyo (apply, rollback, list, mark ...) with the repository's yoyo.ini,"
-                                            " from any folder", add_help=False)
+    yoyo = commands.add_parser("yoyo", help="yoyo (apply, rollback, list, mark ...) on salesmart's migrations and"
+                                            " DATABASE_URL, from any folder", add_help=False)
     yoyo.add_argument("arguments", nargs=argparse.REMAINDER, help="yoyo's arguments")
 
-    demo = commands.add_parser("demo", help="the whole job on an embedded PostgreSQL, with generated data")
+    demo = commands.add_parser(
+        "demo", help="the whole job on an embedded PostgreSQL, with generated data",
+        description="The whole job on a PostgreSQL cluster of its own, with generated data. It keeps the cluster,"
+                    " the data and the chart in .salesmart in the current folder (SALESMART_HOME names another"
+                    " folder), and reuses them on the next run.")
     demo.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL server and exit")
     return parser.parse_args(argv)
 
@@ -135,6 +137,8 @@ def week(text: str) -> date:
 
 
 def report(args) -> None:
+    if args.chart:
+        reports.require_chart()
     sections = reports.retention_report(config.database_url(), args.first, args.last)
     if args.format == "csv":
         sys.stdout.write(reports.as_csv(sections))
@@ -147,10 +151,11 @@ def report(args) -> None:
 
 
 def yoyo(args) -> None:
-    if not YOYO_INI.is_file():
-        raise config.ConfigError(f"{YOYO_INI} not found: `yoyo` runs from a checkout of the repository"
-                                 " (an installed salesmart applies its migrations with `migrate`)")
-    raise SystemExit(yoyo_main(["--config", str(YOYO_INI), *args.arguments]))
+    # the settings that travel with the migrations: their folder, DATABASE_URL, batch mode
+    settings = shipped_folder("migrations") / "yoyo.ini"
+    if not settings.is_file():
+        raise config.ConfigError(f"{settings} not found: salesmart is installed without its package data")
+    raise SystemExit(yoyo_main(["--config", str(settings), *args.arguments]))
 
 
 def demo(args) -> None:

@@ -1,8 +1,8 @@
 """`python -m salesmart demo`: the whole job on a machine with nothing set up.
 
-Starts (or reuses) a PostgreSQL cluster in .salesmart/pg (SALESMART_HOME
-moves .salesmart elsewhere; salesmart.embedded_pg says which server and
-where its data lives), says which server it uses, generates a report
+Starts (or reuses) a PostgreSQL cluster in .salesmart/pg of the current
+folder (SALESMART_HOME moves .salesmart elsewhere; salesmart.embedded_pg says
+which server and where its data lives), says which server it uses, generates a report
 and a week of increments with refunds across a year end, serves them with the
 local report API, then runs migrate, load-report and run exactly as
 production would, and prints the weekly retention mart.
@@ -35,7 +35,9 @@ ORDERS_PER_DAY = 400
 
 
 def home() -> Path:
-    return Path(os.environ.get("SALESMART_HOME") or Path(__file__).resolve().parent.parent / ".salesmart")
+    """The demo's folder: SALESMART_HOME, else .salesmart in the current folder (never beside the
+    package, which an install puts into site-packages)."""
+    return Path(os.environ.get("SALESMART_HOME") or Path.cwd() / ".salesmart")
 
 
 def server() -> EmbeddedPostgres:
@@ -43,6 +45,7 @@ def server() -> EmbeddedPostgres:
 
 
 def run() -> None:
+    report.require_chart()  # the demo ends with one
     postgres = server().start()
     print(f"PostgreSQL server: {postgres.describe()}")
     _create_database(postgres)

