@@ -61,14 +61,18 @@ def applied(url: str) -> list[str]:
         connection.close()
 
 
-def create_owner(admin_dsn: str, login: str, attributes: str = "") -> str:
-    admin = psycopg2.connect(admin_dsn)
-    admin.autocommit = True
+def execute(url: str, statement: str) -> None:
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
     try:
-        admin.cursor().execute(f"CREATE ROLE {login} LOGIN {attributes}")
-        admin.cursor().execute(f"CREATE DATABASE {login} OWNER {login}")
+        connection.cursor().execute(statement)
     finally:
-        admin.close()
+        connection.close()
+
+
+def create_owner(admin_dsn: str, login: str, attributes: str = "") -> str:
+    execute(admin_dsn, f"CREATE ROLE {login} LOGIN {attributes}")
+    execute(admin_dsn, f"CREATE DATABASE {login} OWNER {login}")
     return as_login(admin_dsn, login, login)
 
 
@@ -86,11 +90,7 @@ def test_an_owner_without_createrole_is_told_the_statements_before_anything_is_a
         assert applied(url) == [], name
 
     # a superuser runs exactly the statements given; then the owner migrates
-    statements = said[0].split("runs first: ", 1)[1]
-    admin = psycopg2.connect(own_server.dsn())
-    admin.autocommit = True
-    admin.cursor().execute(statements)
-    admin.close()
+    execute(own_server.dsn(), said[0].split("runs first: ", 1)[1])
     result = run(*command_lines()["salesmart migrate"], url)
     assert result.returncode == 0, result.stderr
     assert applied(url) == sorted(migration_ids())
@@ -125,12 +125,8 @@ def test_an_owner_with_createrole_migrates_on_its_own(own_server):
 def test_a_rollback_that_would_lose_data_stops_in_two_lines(empty_database):
     url = empty_database("refused_rollback")
     assert run(*command_lines()["yoyo apply"], url).returncode == 0
-    connection = psycopg2.connect(url)
-    connection.autocommit = True
-    connection.cursor().execute(
-        "INSERT INTO staging.load_log (source, file_name, file_kind, load_kind, status, started_at, finished_at)"
-        " VALUES ('price_log.csv', 'price_log.csv', 'price_log', 'report', 'success', now(), now())")
-    connection.close()
+    execute(url, "INSERT INTO staging.load_log (source, file_name, file_kind, load_kind, status, started_at,"
+                 " finished_at) VALUES ('price_log.csv', 'price_log.csv', 'price_log', 'report', 'success', now(), now())")
     ids = migration_ids()
     kept = ids[:ids.index("0006.load-log") + 1]
     for argv, cwd in (([str(YOYO)], str(REPO)), ([sys.executable, "-m", "salesmart", "yoyo"], "/")):
@@ -146,12 +142,8 @@ def test_staging_keys_that_differ_stop_the_upgrade_in_two_lines(empty_database):
     """A legacy warehouse whose old loader left two different rows under one key."""
     url = empty_database("differing_keys")
     assert run([str(YOYO), "apply", "--revision", "0003.f-sales-order-key"], str(REPO), url).returncode == 0
-    connection = psycopg2.connect(url)
-    connection.autocommit = True
-    connection.cursor().execute(
-        "INSERT INTO staging.user_activity_log (uniq_id, date_time, action_id, customer_id, quantity)"
-        " VALUES ('a1', '2022-11-01', 1, 7, 1), ('a1', '2022-11-01', 1, 7, 2)")
-    connection.close()
+    execute(url, "INSERT INTO staging.user_activity_log (uniq_id, date_time, action_id, customer_id, quantity)"
+                 " VALUES ('a1', '2022-11-01', 1, 7, 1), ('a1', '2022-11-01', 1, 7, 2)")
     for name, (argv, cwd) in command_lines().items():
         said = refusal(run(argv, cwd, url))
         assert len(said) == 2, (name, said)
