@@ -31,6 +31,10 @@ therefore never delivered, and Wednesday's arrives twice (in Monday's and in
 Wednesday's increment) with identical values, because research content depends
 only on the seed and the date it describes.  The report is not affected.
 
+Unusual days, for the day quality checks: `day_orders` gives some days
+another number of orders (a day that lost most of them), `day_refund_share`
+another share of refunds (a burst of refunds in an increment).
+
 Output is deterministic: every file's content is a function of the arguments
 (each day and file kind draws from its own seeded random stream).  Memory stays
 flat whatever `orders_per_day`: orders are generated, copied and shuffled one
@@ -150,11 +154,15 @@ def generate(
     start: date,
     report_days: int = 14,
     old_format: bool = False,
+    day_orders: dict[date, int] | None = None,
+    day_refund_share: dict[date, float] | None = None,
 ) -> None:
     """Write a report of `report_days` days from `start` and `days` increments after it.
 
     `orders_per_day` is the number of distinct orders (uniq_ids) per day,
-    refunds included; the order log holds about six times as many lines.
+    refunds included, unless `day_orders` names the day; the order log holds
+    about six times as many lines. `day_refund_share` sets the share of
+    refunds of an increment's day (REFUND_SHARE otherwise).
     `old_format=True` writes increments as the older source did: no `status`
     column and therefore no refunds.  Existing files are replaced; each file
     appears atomically (written aside, then renamed) so a server reading the
@@ -164,10 +172,11 @@ def generate(
         raise ValueError(f"report_days must be at least 1, got {report_days}")
     if days < 0 or orders_per_day < 0:
         raise ValueError(f"days and orders_per_day must not be negative, got {days} and {orders_per_day}")
+    shape = DayShape(orders_per_day, day_orders or {}, day_refund_share or {})
 
     report_range = [start + timedelta(days=offset) for offset in range(report_days)]
     logger.info("writing report %s..%s to %s", report_range[0], report_range[-1], out / "report")
-    _write_file_set(out / "report", "", report_range, report_range, orders_per_day, seed, with_status=False)
+    _write_file_set(out / "report", "", report_range, report_range, shape, seed, with_status=False)
 
     for offset in range(days):
         day = start + timedelta(days=report_days + offset)
@@ -177,10 +186,23 @@ def generate(
             "_inc",
             [day],
             [research_date(day)],
-            orders_per_day,
+            shape,
             seed,
             with_status=not old_format,
         )
+
+
+class DayShape(NamedTuple):
+    """How many orders a day has, and what share of them are refunds."""
+    orders_per_day: int
+    day_orders: dict[date, int]
+    day_refund_share: dict[date, float]
+
+    def orders(self, day: date) -> int:
+        return self.day_orders.get(day, self.orders_per_day)
+
+    def refund_share(self, day: date) -> float:
+        return self.day_refund_share.get(day, REFUND_SHARE)
 
 
 def _write_file_set(
@@ -188,7 +210,7 @@ def _write_file_set(
     suffix: str,
     order_days: list[date],
     research_days: list[date],
-    orders_per_day: int,
+    shape: DayShape,
     seed: int,
     *,
     with_status: bool,
@@ -199,7 +221,8 @@ def _write_file_set(
         orders_file.write(ORDER_HEADER + (",status" if with_status else "") + NEWLINE)
         next_id = 1
         for day in order_days:
-            next_id = _write_order_day(orders_file, next_id, day, orders_per_day, seed, with_status)
+            refund_share = shape.refund_share(day) if with_status else None
+            next_id = _write_order_day(orders_file, next_id, day, shape.orders(day), seed, refund_share)
 
     with _atomic_text(folder / f"user_activity_log{suffix}.csv") as activity_file:
         activity_file.write(ACTIVITY_HEADER + NEWLINE)
@@ -245,8 +268,8 @@ def _copies(rng: random.Random) -> int:
     return min(MAX_COPIES, 2 + int(rng.expovariate(1 / MEAN_EXTRA_COPIES)))
 
 
-def _order_body(rng: random.Random, timestamp: str, with_status: bool) -> str:
-    """One order line without its leading `id`."""
+def _order_body(rng: random.Random, timestamp: str, refund_share: float | None) -> str:
+    """One order line without its leading `id`; with a status column unless refund_share is None."""
     city = rng.choice(CITIES)
     customer_id = rng.randrange(CUSTOMER_BLOCKS) * 100 + rng.randrange(CUSTOMERS_PER_BLOCK)
     first_name, last_name = customer_name(customer_id)
@@ -257,13 +280,13 @@ def _order_body(rng: random.Random, timestamp: str, with_status: bool) -> str:
         f"{customer_id},{first_name},{last_name},{item.item_id},{item.name},"
         f"{quantity},{quantity * item.price}"
     )
-    if with_status:
-        body += ",refunded" if rng.random() < REFUND_SHARE else ",shipped"
+    if refund_share is not None:
+        body += ",refunded" if rng.random() < refund_share else ",shipped"
     return body
 
 
 def _write_order_day(
-    out: TextIO, first_id: int, day: date, orders: int, seed: int, with_status: bool
+    out: TextIO, first_id: int, day: date, orders: int, seed: int, refund_share: float | None
 ) -> int:
     """Write one day's orders with their copies; return the next free `id`."""
     rng = _stream(seed, day, "orders")
@@ -271,7 +294,7 @@ def _write_order_day(
     next_id = first_id
     for chunk_start in range(0, orders, ORDERS_PER_CHUNK):
         chunk_size = min(ORDERS_PER_CHUNK, orders - chunk_start)
-        bodies = [_order_body(rng, timestamp, with_status) for _ in range(chunk_size)]
+        bodies = [_order_body(rng, timestamp, refund_share) for _ in range(chunk_size)]
         # One slot per line to write, pointing at its order; shuffling slots
         # rather than lines keeps one string per order in memory.
         slots = [order for order in range(chunk_size) for _ in range(_copies(rng))]

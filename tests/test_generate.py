@@ -231,6 +231,18 @@ def test_same_arguments_give_identical_files(dataset, tmp_path):
     assert other_seed["report/user_order_log.csv"] != _digests(dataset)["report/user_order_log.csv"]
 
 
+def test_unusual_days_change_those_days_only(dataset, tmp_path):
+    lost, burst = INCREMENT_DATES[1], INCREMENT_DATES[3]
+    shaped = _generate(tmp_path / "shaped", day_orders={lost: 30}, day_refund_share={burst: 0.5})
+    changed = {name for name, digest in _digests(shaped).items() if _digests(dataset)[name] != digest}
+    assert changed == {f"increments/{day}/user_order_log_inc.csv" for day in (lost, burst)}
+    statuses = {day: {row["uniq_id"]: row["status"] for row in
+                      _rows(shaped / "increments" / day.isoformat() / "user_order_log_inc.csv")}
+                for day in (lost, burst)}
+    assert len(statuses[lost]) == 30 and len(statuses[burst]) == ORDERS_PER_DAY
+    assert 0.4 < Counter(statuses[burst].values())["refunded"] / ORDERS_PER_DAY < 0.6
+
+
 def test_memory_stays_flat_for_a_large_day(tmp_path):
     out = tmp_path / "large"
     child = f"""
