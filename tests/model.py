@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import os
+import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -157,6 +158,19 @@ def iso_period(d: date) -> tuple[int, date]:
     return iso_year * 100 + iso_week, d - timedelta(days=iso_weekday - 1)
 
 
+def month_period(d: date) -> tuple[int, date]:
+    """(period_id, 1st day) of the calendar month containing d; period_id = year*100 + month."""
+    return d.year * 100 + d.month, d.replace(day=1)
+
+
+PERIODS = {"weekly": iso_period, "monthly": month_period}
+
+# The thresholds of the day quality flags, as a fresh warehouse has them.
+DAY_QUALITY_SETTINGS = {"volume_low_ratio": Decimal("0.5"), "volume_high_ratio": Decimal(2),
+                        "volume_min_days": 2, "refund_share_ratio": Decimal(2),
+                        "refund_share_margin": Decimal("0.15")}
+
+
 # ------------------------------------------------------------------ model ----
 
 class Model:
@@ -167,6 +181,7 @@ class Model:
     def __init__(self):
         self.deliveries: dict[str, dict[date, dict]] = {kind: {} for kind in KINDS}
         self.prices: dict[str, Decimal] = {}
+        self.delivered_days: set[date] = set()     # business days an order file delivered, empty or not
 
     def _current(self, kind) -> dict:
         current = {}
@@ -249,6 +264,8 @@ class Model:
         # 3. Apply: forget the deliveries of the range, then file each row under its delivery day.
         out_of_date = 0
         if date_from is not None:
+            if kind == "user_order_log":
+                self.delivered_days.update(date_from + timedelta(days=n) for n in range((date_to - date_from).days + 1))
             deliveries = self.deliveries[kind]
             for day in [d for d in deliveries if date_from <= d <= date_to]:
                 del deliveries[day]
@@ -323,22 +340,24 @@ class Model:
 
     # ---- retention (§4.3) ----
 
-    def retention(self) -> dict[tuple[int, int], dict]:
-        """(period_id, item_id) -> row of mart.f_customer_retention, for every ISO week in f_sales."""
-        # n(c, W): distinct shipped orders (of all items) of customer c in week W.
+    def retention(self, period_name: str = "weekly") -> dict[tuple[int, int], dict]:
+        """(period_id, item_id) -> row of mart.f_customer_retention with that period_name: for every ISO
+        week ('weekly') or calendar month ('monthly') in f_sales, the same rules over the period."""
+        period = PERIODS[period_name]
+        # n(c, P): distinct shipped orders (of all items) of customer c in period P.
         shipped_orders = defaultdict(int)
         for o in self.orders.values():
             if o["status"] == "shipped":
-                shipped_orders[(iso_period(o["date_time"].date())[0], o["customer_id"])] += 1
+                shipped_orders[(period(o["date_time"].date())[0], o["customer_id"])] += 1
 
         rows = {}
         for o in self.orders.values():
-            period_id, monday = iso_period(o["date_time"].date())
+            period_id, first_day = period(o["date_time"].date())
             r = rows.setdefault((period_id, o["item_id"]), {
                 "new": set(), "returning": set(), "refunders": set(),
                 "new_customers_revenue": Decimal("0.00"),
                 "returning_customers_revenue": Decimal("0.00"),
-                "customers_refunded": 0, "period_start": monday})
+                "customers_refunded": 0, "period_start": first_day})
             c = o["customer_id"]
             if o["status"] == "refunded":
                 r["refunders"].add(c)
@@ -358,3 +377,71 @@ class Model:
                       "customers_refunded": r["customers_refunded"],
                       "period_start": r["period_start"]}
                 for key, r in rows.items()}
+
+    # ---- day quality ----
+
+    def day_quality(self, settings: dict | None = None) -> dict[date, dict]:
+        """business day -> row of reporting.day_quality, for every loaded day: delivered by an order
+        file (empty or not) or holding orders.
+
+        - orders, customers, refunds, net revenue: the day's orders (refunds count as orders);
+        - new items and cities: their first order is on this day, unless it is the first loaded day;
+        - weekday_median: median orders of the loaded days with orders among D-7, D-14, D-21 and D-28,
+          when there are at least volume_min_days of them; low_volume / high_volume when the day's
+          orders are below volume_low_ratio / above volume_high_ratio times it;
+        - trailing_refund_share: refunds / orders over the loaded days D-28 .. D-1; refund_burst when
+          the day's share is above refund_share_ratio times it and above it by refund_share_margin
+          (both shares rounded to 4 places first, half up);
+        - no_orders: a delivered day without orders."""
+        settings = settings or DAY_QUALITY_SETTINGS
+        by_day = defaultdict(list)
+        for o in self.orders.values():
+            by_day[o["date_time"].date()].append(o)
+        loaded = sorted(self.delivered_days | set(by_day))
+        if not loaded:
+            return {}
+        first_seen = {}
+        for day in loaded:
+            for o in by_day[day]:
+                first_seen.setdefault(("item", o["item_id"]), day)
+                first_seen.setdefault(("city", o["city_id"]), day)
+
+        def share(refunds, orders):
+            return (Decimal(refunds) / Decimal(orders)).quantize(Decimal("0.0001"), ROUND_HALF_UP) if orders else None
+
+        def refunds_of(day):
+            return sum(o["status"] == "refunded" for o in by_day[day])
+
+        quality = {}
+        for day in loaded:
+            orders = len(by_day[day])
+            refunds = refunds_of(day)
+            weekdays = [Decimal(len(by_day[d])) for d in (day - timedelta(days=7 * n) for n in range(1, 5))
+                        if by_day.get(d)]
+            median = statistics.median(weekdays) if len(weekdays) >= settings["volume_min_days"] else None
+            trailing = [d for d in loaded if day - timedelta(days=28) <= d < day]
+            refund_share = share(refunds, orders)
+            trailing_share = share(sum(refunds_of(d) for d in trailing), sum(len(by_day[d]) for d in trailing))
+            new = {kind: sorted(member for (k, member), first in first_seen.items()
+                                if k == kind and first == day and day > loaded[0]) for kind in ("item", "city")}
+            flags = []
+            if day in self.delivered_days and not orders:
+                flags.append("no_orders")
+            if median is not None and orders < settings["volume_low_ratio"] * median:
+                flags.append("low_volume")
+            if median is not None and orders > settings["volume_high_ratio"] * median:
+                flags.append("high_volume")
+            if refund_share is not None and trailing_share is not None \
+                    and refund_share > settings["refund_share_ratio"] * trailing_share \
+                    and refund_share - trailing_share > settings["refund_share_margin"]:
+                flags.append("refund_burst")
+            flags += [f"new_{kind}" for kind in ("item", "city") if new[kind]]
+            quality[day] = {
+                "delivered": day in self.delivered_days, "orders": orders,
+                "customers": len({o["customer_id"] for o in by_day[day]}), "refunds": refunds,
+                "refund_share": refund_share,
+                "net_revenue": sum(((-1 if o["status"] == "refunded" else 1) * o["payment_amount"]
+                                    for o in by_day[day]), Decimal("0.00")),
+                "new_item_ids": new["item"], "new_city_ids": new["city"],
+                "weekday_median": median, "trailing_refund_share": trailing_share, "flags": flags}
+        return quality

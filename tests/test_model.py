@@ -1,6 +1,6 @@
 """Tests of the reference model (tests/model.py) against numbers worked out by hand."""
 import csv
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -93,6 +93,75 @@ def test_week_retention(tmp_path):
         "new_customers_count": 1, "returning_customers_count": 0, "refunded_customer_count": 0,
         "new_customers_revenue": Decimal("100"), "returning_customers_revenue": Decimal("0.00"),
         "customers_refunded": 0, "period_start": date(2022, 12, 12)}
+
+
+def test_month_retention(tmp_path):
+    m = Model()
+    m.load_file(write(tmp_path / "user_order_log.csv", WEEK))
+    ret = m.retention("monthly")
+    # All of WEEK is December 2022: n(c1) = 2 (o1, o8 of the next week), n(c2) = 2, n(c3) = 1, n(c4) = 0.
+    assert set(ret) == {(202212, 10), (202212, 20)}
+    # Item 10: c1 returning (200 + 100), c2 returning (100); c3 refunded it once.
+    assert ret[(202212, 10)] == {
+        "new_customers_count": 0, "returning_customers_count": 2, "refunded_customer_count": 1,
+        "new_customers_revenue": Decimal("0.00"), "returning_customers_revenue": Decimal("400"),
+        "customers_refunded": 1, "period_start": date(2022, 12, 1)}
+    # Item 20: c3 new (50), c2 returning (150); c4 refunded it twice.
+    assert ret[(202212, 20)] == {
+        "new_customers_count": 1, "returning_customers_count": 1, "refunded_customer_count": 1,
+        "new_customers_revenue": Decimal("50"), "returning_customers_revenue": Decimal("150"),
+        "customers_refunded": 2, "period_start": date(2022, 12, 1)}
+    # the weeks are unchanged by the months
+    assert set(m.retention()) == {(202249, 10), (202249, 20), (202250, 10)}
+
+
+def test_day_quality_of_the_week(tmp_path):
+    m = Model()
+    m.load_file(write(tmp_path / "user_order_log.csv", WEEK))    # delivers 12-05 .. 12-12, one order a day
+    m.load_file(write(tmp_path / "user_order_log_inc.csv", [ORDER_HEADER]), date(2022, 12, 13))   # empty
+    q = m.day_quality()
+    assert sorted(q) == [date(2022, 12, d) for d in range(5, 14)]
+    assert {day.day: r["flags"] for day, r in q.items()} == {
+        5: [],                       # the first loaded day: nothing is new on it
+        6: [],
+        7: ["new_item"],             # item 20's first order (o4)
+        8: ["new_city"],             # city 2's first order (o3)
+        9: ["refund_burst"],         # all refunds against none in 12-05 .. 12-08
+        10: ["refund_burst"],        # 100% against 1 of 5 = 20%
+        11: ["refund_burst"],        # 100% against 2 of 6 = 33.33%
+        12: [],
+        13: ["no_orders"],
+    }
+    assert q[date(2022, 12, 7)]["new_item_ids"] == [20] and q[date(2022, 12, 8)]["new_city_ids"] == [2]
+    assert q[date(2022, 12, 11)]["trailing_refund_share"] == Decimal("0.3333")
+    assert q[date(2022, 12, 10)] | {"flags": None} == {
+        "delivered": True, "orders": 1, "customers": 1, "refunds": 1, "refund_share": Decimal("1.0000"),
+        "net_revenue": Decimal("-100"), "new_item_ids": [], "new_city_ids": [], "weekday_median": None,
+        "trailing_refund_share": Decimal("0.2000"), "flags": None}
+
+
+def orders_on(folder: Path, day: date, count: int) -> Path:
+    """An increment file of `count` shipped orders of one customer each on `day`, in a folder of its own."""
+    folder.mkdir()
+    return write(folder / "user_order_log_inc.csv", [ORDER_HEADER] + [
+        f"{n},{day:%Y%m%d}-{n},{day}T00:00:00,1,Ростов,{n},F,L,10,Молоко 3%,1,100,shipped" for n in range(count)])
+
+
+def test_day_quality_volume_against_the_same_weekday(tmp_path):
+    m = Model()
+    day = date(2025, 3, 4)                                   # a Tuesday
+    for weeks_before, count in ((4, 4), (3, 6), (2, 0), (1, 10), (0, 2)):
+        delivered = day - timedelta(weeks=weeks_before)
+        m.load_file(orders_on(tmp_path / f"{weeks_before}", delivered, count), delivered, delivered)
+    q = m.day_quality()
+    # the empty day is no baseline: median of 4, 6 and 10; 2 < half of 6
+    assert q[day]["weekday_median"] == 6 and q[day]["flags"] == ["low_volume"]
+    assert q[day - timedelta(weeks=1)]["weekday_median"] == 5
+    assert q[day - timedelta(weeks=1)]["flags"] == []                   # 10 is not above 2 x 5
+    assert q[day - timedelta(weeks=2)]["flags"] == ["no_orders", "low_volume"]
+    assert q[day - timedelta(weeks=3)]["weekday_median"] is None        # one earlier Tuesday only
+    m.load_file(orders_on(tmp_path / "again", day, 13), day, day)
+    assert m.day_quality()[day]["flags"] == ["high_volume"]             # 13 > 2 x 6
 
 
 def test_period_id_uses_iso_year(tmp_path):
