@@ -4,8 +4,11 @@
 -- no-ops. Dimensions are brought up to date first (from the day's latest
 -- orders per member, mart.latest_order_by_day); members that only the
 -- replaced rows had, and that no order has any more, are removed after, so a
--- corrected re-delivery leaves no trace of the version it corrects. Orders
--- re-dated here from another week get that week's retention recomputed. A
+-- corrected re-delivery leaves no trace of the version it corrects. The
+-- day's row of mart.f_daily_sales follows its rows; orders re-dated here
+-- from another day take that day's row, and the retention of its ISO week
+-- and month when those are not this day's, with them (the caller rebuilds
+-- this day's week and month, which its other days share). A
 -- day the calendar lacks gets its year added to mart.d_calendar. f_sales has
 -- no foreign keys (three trigger calls per row): the dimension rows of every
 -- fact of the day are written first, in this transaction, and a member is
@@ -24,8 +27,8 @@ DECLARE
     v_previous_customers integer[];
     v_previous_items     integer[];
     v_previous_cities    integer[];
-    v_weeks_left         date[];
-    v_week               date;
+    v_days_left          date[];
+    v_day                date;
     v_gone_customers     integer[];
     v_gone_items         integer[];
     v_gone_cities        integer[];
@@ -80,17 +83,15 @@ BEGIN
     CALL mart.extend_calendar(p_date);
 
     -- The f_sales rows this load replaces: the day's, and those of orders
-    -- re-dated to this day from another, which leave their day and week; no
-    -- load of this day's week covers that one, so its retention is
-    -- recomputed at the end. The re-dated ones are found by one probe of
-    -- f_sales' uniq_id key per order of the day (LIMIT keeps the LATERAL a
-    -- probe): a join could hash all of f_sales, a cost that grows with the
-    -- history.
+    -- re-dated to this day from another, which leave their day, week and
+    -- month; no load of this day covers those, so they are recomputed at the
+    -- end. The re-dated ones are found by one probe of f_sales' uniq_id key
+    -- per order of the day (LIMIT keeps the LATERAL a probe): a join could
+    -- hash all of f_sales, a cost that grows with the history.
     SELECT array_agg(DISTINCT r.customer_id), array_agg(DISTINCT r.item_id), array_agg(DISTINCT r.city_id),
-           array_agg(DISTINCT c.first_day_of_week)
-               FILTER (WHERE c.first_day_of_week <> date_trunc('week', p_date)::date),
+           array_agg(DISTINCT c.date_actual) FILTER (WHERE c.date_actual <> p_date),
            count(*)
-    INTO v_previous_customers, v_previous_items, v_previous_cities, v_weeks_left, v_replaced_rows
+    INTO v_previous_customers, v_previous_items, v_previous_cities, v_days_left, v_replaced_rows
     FROM (SELECT f.customer_id, f.item_id, f.city_id, f.date_id
           FROM mart.f_sales AS f
           WHERE f.date_id = v_date_id
@@ -186,8 +187,23 @@ BEGIN
           AND NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.city_id = d.city_id);
     END IF;
 
-    FOREACH v_week IN ARRAY coalesce(v_weeks_left, '{}') LOOP
-        CALL mart.load_f_customer_retention(v_week);
+    CALL mart.load_f_daily_sales(p_date);
+    FOREACH v_day IN ARRAY coalesce(v_days_left, '{}') LOOP
+        CALL mart.load_f_daily_sales(v_day);
+    END LOOP;
+    FOR v_day IN
+        SELECT DISTINCT date_trunc('week', d.day::timestamp)::date
+        FROM unnest(v_days_left) AS d(day)
+        WHERE date_trunc('week', d.day::timestamp) <> date_trunc('week', p_date::timestamp)
+    LOOP
+        CALL mart.load_f_customer_retention(v_day);
+    END LOOP;
+    FOR v_day IN
+        SELECT DISTINCT date_trunc('month', d.day::timestamp)::date
+        FROM unnest(v_days_left) AS d(day)
+        WHERE date_trunc('month', d.day::timestamp) <> date_trunc('month', p_date::timestamp)
+    LOOP
+        CALL mart.load_f_customer_retention_monthly(v_day);
     END LOOP;
 END;
 $$;

@@ -3,8 +3,8 @@ procedures that merge them into staging and rebuild the marts. All business
 logic is in those procedures; this module only moves bytes and calls them.
 
 A delivery (the four files of an increment or of the report) is one
-transaction: the staging merges and the marts of every business day and ISO
-week they touched commit together or not at all (SPEC 4.4)."""
+transaction: the staging merges and the marts of every business day, ISO
+week and month they touched commit together or not at all (SPEC 4.4)."""
 import logging
 import os
 import time
@@ -111,7 +111,7 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
     """Loads a delivery of the business days date_from..date_to (None: each
     file's own first..last date) in one transaction: the four files into
     staging, then mart.load_f_sales for every day the order file touched and
-    mart.load_f_customer_retention for every ISO week of those days. On any
+    the retention of every ISO week and month of those days. On any
     error nothing is loaded, each file gets a failed load-log row, and
     LoadError is raised. Returns the business days rebuilt."""
     started_at = datetime.now(timezone.utc)
@@ -185,14 +185,27 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
 
 
 def _rebuild_marts(cursor, days: Iterable[date]) -> None:
-    """f_sales of each day, then the retention of each ISO week they fall in."""
+    """f_sales of each day, then the retention of each ISO week and of each month they fall in."""
     days = sorted(set(days))
     for procedure, arguments in (("mart.load_f_sales", days),
-                                 ("mart.load_f_customer_retention", sorted({week_start(d) for d in days}))):
+                                 ("mart.load_f_customer_retention", sorted({week_start(d) for d in days})),
+                                 ("mart.load_f_customer_retention_monthly", sorted({d.replace(day=1) for d in days}))):
         for day in arguments:
             started = time.monotonic()
             cursor.execute(f"CALL {procedure}(%s)", (day,))
             logger.info("%s(%s) in %.2f s", procedure, day, time.monotonic() - started)
+
+
+def day_flags(dsn: str, day: date) -> list[str]:
+    """What reporting.day_quality flags for business day `day` (empty: nothing unusual), through
+    mart.day_quality_flags, which a loader login may call."""
+    connection = connect(dsn)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT mart.day_quality_flags(%s)", (day,))
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
 
 
 def week_start(day: date) -> date:

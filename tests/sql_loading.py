@@ -76,12 +76,14 @@ def call(conn, procedure: str, *args):
 
 
 def build_marts(conn, days) -> None:
-    """load_f_sales for every day, then load_f_customer_retention once per ISO week touched."""
+    """load_f_sales for every day, then the retention once per ISO week and once per month touched."""
     days = sorted(set(days))
     for day in days:
         call(conn, "mart.load_f_sales", day)
     for monday in sorted({d - timedelta(days=d.weekday()) for d in days}):
         call(conn, "mart.load_f_customer_retention", monday)
+    for first in sorted({d.replace(day=1) for d in days}):
+        call(conn, "mart.load_f_customer_retention_monthly", first)
 
 
 def file_days(path) -> list[date]:
@@ -128,6 +130,28 @@ def facts(conn) -> dict:
                                             " payment_amount, status FROM mart.f_sales")}
 
 
+RETENTION_COLUMNS = ("new_customers_count", "returning_customers_count", "refunded_customer_count",
+                     "new_customers_revenue", "returning_customers_revenue", "customers_refunded", "period_start")
+
+
+def retention(conn, period_name: str = "weekly") -> dict:
+    """The rows of mart.f_customer_retention with that period_name as the model's retention(period_name):
+    (period_id, item_id) -> {column: value}."""
+    return {(r[0], r[1]): dict(zip(RETENTION_COLUMNS, r[2:])) for r in rows(
+        conn, f"SELECT period_id, item_id, {', '.join(RETENTION_COLUMNS)} FROM mart.f_customer_retention"
+              " WHERE period_name = %s", (period_name,))}
+
+
+DAY_QUALITY_COLUMNS = ("delivered", "orders", "customers", "refunds", "refund_share", "net_revenue", "new_item_ids",
+                       "new_city_ids", "weekday_median", "trailing_refund_share", "flags")
+
+
+def day_quality(conn) -> dict:
+    """reporting.day_quality as the model's day_quality(): business day -> {column: value}."""
+    return {r[0]: dict(zip(DAY_QUALITY_COLUMNS, r[1:])) for r in rows(
+        conn, f"SELECT business_day, {', '.join(DAY_QUALITY_COLUMNS)} FROM reporting.day_quality")}
+
+
 def hand_copy(cursor, path: Path) -> None:
     """A DBA's \\copy of an order file into landing, its id column as line_no (COPY only, no CALL)."""
     header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
@@ -168,7 +192,8 @@ HISTORY_TABLES = ("staging.user_order_log_delivery", "staging.user_activity_log_
                   "staging.customer_research_delivery")
 WAREHOUSE_TABLES = HISTORY_TABLES + ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                     "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-                    "mart.f_customer_retention", "mart.latest_order_by_day", "staging.load_log", "landing.user_order_log",
+                    "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales", "staging.load_log",
+                    "landing.user_order_log",
                     "landing.user_activity_log", "landing.customer_research", "landing.price_log")
 
 
@@ -183,7 +208,7 @@ def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
 
 CONTENT_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                   "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-                  "mart.f_customer_retention", "mart.latest_order_by_day") + HISTORY_TABLES
+                  "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales") + HISTORY_TABLES
 
 
 def content(conn) -> dict:

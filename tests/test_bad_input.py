@@ -407,7 +407,8 @@ def test_an_order_dated_another_day_is_upserted_and_its_marts_rebuilt(dataset, r
 
     assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "other day")
     assert rows(db, "SELECT date_id FROM mart.f_sales WHERE uniq_id = %s", (moved,)) == [(20250226,)]
-    assert rows(db, "SELECT DISTINCT period_id FROM mart.f_customer_retention ORDER BY 1") == [(202509,), (202510,)]
+    assert rows(db, "SELECT DISTINCT period_name, period_id FROM mart.f_customer_retention ORDER BY 1, 2") == [
+        ("monthly", 202502), ("monthly", 202503), ("weekly", 202509), ("weekly", 202510)]
     assert rows(db, "SELECT out_of_date_rows FROM staging.load_log WHERE file_name = %s", (ORDERS,)) == [(1,)]
 
 

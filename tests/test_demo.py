@@ -104,7 +104,7 @@ def test_demo_runs_twice_with_nothing_configured(demo_env):
     shown = summary_rows(first_out)
     item_names = {item.item_id: item.name for item in ITEMS}
     in_mart = {(period_id, item_names[item_id]): row
-               for (period_id, item_id), row in first["mart.f_customer_retention"].items()}
+               for (period_id, item_id), row in first["mart.f_customer_retention weekly"].items()}
     assert {key for key in shown if key[0] == 202501} == {(202501, item.name) for item in ITEMS}
     assert set(shown) == set(in_mart), "the summary does not show exactly the mart's rows"
     for key, row in in_mart.items():
@@ -117,10 +117,12 @@ def test_demo_runs_twice_with_nothing_configured(demo_env):
 
     # The mart is the model's for the demo's data, refunds included.
     model_state = expected(demo_model(home / "demo-data"))
-    for name in ("mart.f_sales", "mart.f_customer_retention", "staging.user_order_log"):
+    for name in ("mart.f_sales", "mart.f_customer_retention weekly", "mart.f_customer_retention monthly",
+                 "staging.user_order_log"):
         assert first[name] == model_state[name], name
     assert any(row[6] == "refunded" for row in first["mart.f_sales"].values())
-    assert {key[0] for key in first["mart.f_customer_retention"]} >= {202451, 202452, 202501}
+    assert {key[0] for key in first["mart.f_customer_retention weekly"]} >= {202451, 202452, 202501}
+    assert {key[0] for key in first["mart.f_customer_retention monthly"]} == {202412, 202501}
     assert set(first["load_log"]) == {"success"}
 
     # Only the generated password opens it; it is in a 0600 file and in no output.

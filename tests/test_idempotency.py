@@ -13,8 +13,9 @@ import pytest
 from model import Model
 
 from salesmart.generate import generate
-from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, facts, increment_days,
-                         increment_file, load_file, load_increment, load_report, reset, rows, snapshot, table)
+from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, day_quality, facts,
+                         increment_days, increment_file, load_file, load_increment, load_report, reset, retention,
+                         rows, snapshot, table)
 
 START = date(2023, 3, 1)          # a Wednesday; increments 03-06 .. 03-13 include two Mondays
 REPORT_DAYS = 5
@@ -54,7 +55,7 @@ def test_every_procedure_called_twice_equals_once(db, dataset):
         assert len(again["staging.load_log"]) == len(once["staging.load_log"]) + 1
 
     for procedure in ("mart.load_d_city", "mart.load_d_item", "mart.load_d_customer", "mart.load_f_sales",
-                      "mart.load_f_customer_retention"):
+                      "mart.load_f_customer_retention", "mart.load_f_customer_retention_monthly"):
         once, again = twice(procedure, lambda: call(db, procedure, day))
         assert again["staging.load_log"] == once["staging.load_log"]
 
@@ -140,16 +141,15 @@ def test_a_day_redelivered_with_fewer_then_more_orders_is_replaced(db, dataset, 
                                    (int(day.strftime("%Y%m%d")),))} == expected_uids, version
         f_sales = facts(db)
         assert f_sales == model.f_sales(), version
-        retention = {(r[0], r[1]): r[2:] for r in rows(db, (
-            "SELECT period_id, item_id, new_customers_count, returning_customers_count,"
-            " refunded_customer_count, new_customers_revenue, returning_customers_revenue,"
-            " customers_refunded FROM mart.f_customer_retention"))}
-        assert retention == {k: tuple(v.values())[:6] for k, v in model.retention().items()}, version
+        for period_name in ("weekly", "monthly"):
+            assert retention(db, period_name) == model.retention(period_name), (version, period_name)
+        assert day_quality(db) == model.day_quality(), version
         assert rows(db, "SELECT * FROM staging.user_order_log WHERE date_time::date = %s ORDER BY 1",
                     (other,)) == other_before, "another day changed"
         if version == "more":
             assert f_sales[extra_uid][4:] == (-5, Decimal("-550.00"), "refunded")
-    assert rows(db, "SELECT count(*) FROM mart.f_customer_retention WHERE period_start = %s",
+    assert rows(db, "SELECT count(*) FROM mart.f_customer_retention"
+                    " WHERE period_name = 'weekly' AND period_start = %s",
                 (day - timedelta(days=day.weekday()),)) == [(len({k for k in model.retention()
                                                                    if k[0] == int(day.strftime("%G%V"))}),)]
 

@@ -8,14 +8,11 @@ import pytest
 from model import Model
 
 from salesmart.generate import generate
-from sql_loading import load_dataset, load_increment, load_report, rows
+from sql_loading import day_quality, load_dataset, load_increment, load_report, retention, rows
 
 from conftest import SAMPLE
 
 SAMPLE_INCREMENT_DAY = date(2022, 12, 5)
-RETENTION_COLUMNS = ("new_customers_count", "returning_customers_count", "refunded_customer_count",
-                     "new_customers_revenue", "returning_customers_revenue", "customers_refunded",
-                     "period_start")
 
 
 def warehouse(conn) -> dict:
@@ -24,8 +21,9 @@ def warehouse(conn) -> dict:
         "f_sales": {r[0]: r[1:] for r in rows(conn, (
             "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status"
             " FROM mart.f_sales"))},
-        "retention": {(r[0], r[1]): dict(zip(RETENTION_COLUMNS, r[2:])) for r in rows(conn, (
-            f"SELECT period_id, item_id, {', '.join(RETENTION_COLUMNS)} FROM mart.f_customer_retention"))},
+        "retention": retention(conn),
+        "monthly retention": retention(conn, "monthly"),
+        "day quality": day_quality(conn),
         "d_customer": {r[0]: r[1:] for r in rows(conn, (
             "SELECT customer_id, first_name, last_name, city_id FROM mart.d_customer"))},
         "d_item": dict(rows(conn, "SELECT item_id, item_name FROM mart.d_item")),
@@ -50,7 +48,9 @@ STATS = ("rows_read", "rows_loaded", "duplicates_dropped", "out_of_date_rows")
 
 
 def model_state(model: Model, stats: list[dict]) -> dict:
-    return {"f_sales": model.f_sales(), "retention": model.retention(), "d_customer": model.d_customer(),
+    return {"f_sales": model.f_sales(), "retention": model.retention(),
+            "monthly retention": model.retention("monthly"), "day quality": model.day_quality(),
+            "d_customer": model.d_customer(),
             "d_item": model.d_item(), "d_city": model.d_city(), "orders": model.orders,
             "activity": model.activity, "research": model.research, "prices": model.prices,
             "load_log": stats}
@@ -68,13 +68,16 @@ def assert_agree(conn, model: Model, stats: list[dict]) -> dict:
                 detail = [f"#{i}: sql={x!r} model={y!r}" for i, (x, y) in enumerate(zip(a, e)) if x != y]
                 detail.append(f"lengths: sql={len(a)} model={len(e)}")
             pytest.fail(f"{part}: {len(detail)} differences, first ones:\n  " + "\n  ".join(detail[:15]))
-    # SPEC 4.3 reconciliation, straight from the tables
+    # SPEC 4.3 reconciliation, straight from the tables, per week and per month
     assert rows(conn, """
-        SELECT r.period_id, r.item_id FROM mart.f_customer_retention AS r
-        LEFT JOIN (SELECT to_char(c.date_actual, 'IYYYIW')::int AS period_id, f.item_id,
+        SELECT r.period_name, r.period_id, r.item_id FROM mart.f_customer_retention AS r
+        LEFT JOIN (SELECT p.period_name, p.period_id, f.item_id,
                           sum(f.payment_amount) FILTER (WHERE f.status = 'shipped') AS shipped
                    FROM mart.f_sales AS f JOIN mart.d_calendar AS c USING (date_id)
-                   GROUP BY 1, 2) AS s USING (period_id, item_id)
+                   CROSS JOIN LATERAL (VALUES ('weekly', to_char(c.date_actual, 'IYYYIW')::int),
+                                              ('monthly', to_char(c.date_actual, 'YYYYMM')::int))
+                       AS p(period_name, period_id)
+                   GROUP BY 1, 2, 3) AS s USING (period_name, period_id, item_id)
         WHERE r.new_customers_revenue + r.returning_customers_revenue <> coalesce(s.shipped, 0)""") == []
     return actual
 

@@ -3,7 +3,8 @@
 model of the SPEC (tests/model.py):
 
 - load-report + run over a local report API on loopback (SPEC 1, 4.1, 4.5,
-  5.3), a corrected re-delivery of one day, then everything re-run;
+  5.3), a corrected re-delivery of one day, then everything re-run: staging
+  and the marts, weekly and monthly retention across the year end;
 - `run` for a day whose increment is NOT FOUND changes nothing;
 - load-dir of the real sample (shared/data/sample-2022).
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from model import Model
+from model import PERIODS, Model
 from salesmart.api_server import make_server
 from salesmart.generate import generate
 from salesmart.report_api import ApiCredentials
@@ -102,7 +103,7 @@ def warehouse(conn) -> dict[str, dict]:
                                 " returning_customers_count, refunded_customer_count, new_customers_revenue,"
                                 " returning_customers_revenue, customers_refunded"
                                 " FROM mart.f_customer_retention")
-    assert {row[0] for row in retention_rows} <= {"weekly"}
+    assert {row[0] for row in retention_rows} <= set(PERIODS)
     return {
         "staging.user_order_log": {row[0]: tuple(row[1:]) for row in rows(
             conn, "SELECT uniq_id, date_time, city_id, city_name, customer_id, first_name, last_name,"
@@ -113,7 +114,8 @@ def warehouse(conn) -> dict[str, dict]:
             conn, "SELECT date_id, category_id, geo_id, sales_qty, sales_amt FROM staging.customer_research")},
         "staging.price_log": dict(rows(conn, "SELECT item_name, price FROM staging.price_log")),
         "mart.f_sales": f_sales,
-        "mart.f_customer_retention": {row[1:3]: tuple(row[3:]) for row in retention_rows},
+        **{f"mart.f_customer_retention {period}": {row[1:3]: tuple(row[3:]) for row in retention_rows
+                                                   if row[0] == period} for period in PERIODS},
         "mart.d_customer": {row[0]: tuple(row[1:]) for row in rows(
             conn, "SELECT customer_id, first_name, last_name, city_id FROM mart.d_customer")},
         "mart.d_item": dict(rows(conn, "SELECT item_id, item_name FROM mart.d_item")),
@@ -136,8 +138,9 @@ def expected(model: Model) -> dict[str, dict]:
                                       for key, row in model.research.items()},
         "staging.price_log": dict(model.prices),
         "mart.f_sales": model.f_sales(),
-        "mart.f_customer_retention": {key: tuple(row[c] for c in retention_columns)
-                                      for key, row in model.retention().items()},
+        **{f"mart.f_customer_retention {period}": {key: tuple(row[c] for c in retention_columns)
+                                                   for key, row in model.retention(period).items()}
+           for period in PERIODS},
         "mart.d_customer": model.d_customer(),
         "mart.d_item": model.d_item(),
         "mart.d_city": model.d_city(),
@@ -292,14 +295,15 @@ def test_report_then_increments_then_a_corrected_day_then_all_again(api, dsn, db
     # 1. The full report: staging for 12-22..12-28 and the marts of its days and weeks.
     ok(env, "load-report")
     since = loads.check("load-report", 0, loads.report())
-    assert {row[0] for row in rows(db, "SELECT DISTINCT period_id FROM mart.f_customer_retention")} == {
-        202451, 202452}
+    assert set(rows(db, "SELECT DISTINCT period_name, period_id FROM mart.f_customer_retention")) == {
+        ("weekly", 202451), ("weekly", 202452), ("monthly", 202412)}
 
-    # 2. The four increments; week 202452 gains its Sunday, week 202501 spans the year end.
+    # 2. The four increments; week 202452 gains its Sunday, week 202501 spans the year end, and so
+    #    month 202412 gains three days and month 202501 begins.
     ok(env, *run_all)
     since = loads.check("run D1..D4", since, [row for day in INCREMENT_DAYS for row in loads.increment(day)])
-    assert {row[0] for row in rows(db, "SELECT DISTINCT period_id FROM mart.f_customer_retention")} == {
-        202451, 202452, 202501}
+    assert set(rows(db, "SELECT DISTINCT period_name, period_id FROM mart.f_customer_retention")) == {
+        ("weekly", 202451), ("weekly", 202452), ("weekly", 202501), ("monthly", 202412), ("monthly", 202501)}
     f_sales_before = warehouse(db)["mart.f_sales"]
 
     # 3. Monday 12-30 re-delivered corrected, and run again: the day is replaced whole.

@@ -55,7 +55,8 @@ def mart_rows(conn, first=date.min, last=date.max) -> list[dict]:
     result = []
     for row in rows(conn, f"SELECT {', '.join(MART_COLUMNS)}, i.item_name, r.period_start FROM"
                           " mart.f_customer_retention AS r JOIN mart.d_item AS i USING (item_id)"
-                          " WHERE r.period_start BETWEEN %s AND %s ORDER BY period_id, item_id", (first, last)):
+                          " WHERE r.period_name = 'weekly' AND r.period_start BETWEEN %s AND %s"
+                          " ORDER BY period_id, item_id", (first, last)):
         record = dict(zip(MART_COLUMNS + ("item_name", "week_start"), map(str, row)))
         record["week_end"] = str(row[-1] + timedelta(days=6))
         result.append(record)
@@ -70,7 +71,7 @@ def expected_ranking(conn, first=date.min, last=date.max) -> list[tuple]:
             SELECT r.item_id, i.item_name, r.new_customers_count, r.returning_customers_count,
                    r.returning_customers_revenue
             FROM mart.f_customer_retention AS r JOIN mart.d_item AS i USING (item_id)
-            WHERE r.period_start BETWEEN %s AND %s""", (first, last)):
+            WHERE r.period_name = 'weekly' AND r.period_start BETWEEN %s AND %s""", (first, last)):
         total = items.setdefault((item, name), [0, 0, Decimal(0)])
         total[0] += new
         total[1] += returning

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from model import Model, iso_period
+from model import PERIODS, Model, iso_period, month_period
 from yoyo import get_backend, read_migrations
 
 from salesmart.generate import generate
@@ -79,14 +79,15 @@ def test_weekly_retention_view_is_the_mart_with_names_refunds_and_days(db, year_
     assert sum(r[14] for r in actual) > 0
 
 
-def distinct_week_totals(model: Model) -> list[tuple]:
-    """Per ISO week, counted over customers (not items) from the model's orders."""
-    orders = defaultdict(lambda: defaultdict(list))          # monday -> customer -> orders
+def distinct_totals(model: Model, period_name: str) -> dict[date, tuple]:
+    """First day of each period -> its counts and amounts over customers (not items), from the model's
+    orders: new, returning and refunding customers, their revenue, refunded orders and amount."""
+    period = PERIODS[period_name]
+    orders = defaultdict(lambda: defaultdict(list))          # first day -> customer -> orders
     for order in model.orders.values():
-        orders[iso_period(order["date_time"].date())[1]][order["customer_id"]].append(order)
-    days = week_days(model)
-    totals = []
-    for monday, by_customer in sorted(orders.items()):
+        orders[period(order["date_time"].date())[1]][order["customer_id"]].append(order)
+    totals = {}
+    for first_day, by_customer in sorted(orders.items()):
         new, returning, refunding = set(), set(), set()
         new_revenue = returning_revenue = refunded_amount = ZERO
         refunded_orders = 0
@@ -103,11 +104,17 @@ def distinct_week_totals(model: Model) -> list[tuple]:
                 refunding.add(customer)
             refunded_orders += len(refunds)
             refunded_amount += sum((o["payment_amount"] for o in refunds), ZERO)
-        period_id = iso_period(monday)[0]
-        totals.append(("weekly", period_id, period_id // 100, period_id % 100, monday, monday + timedelta(days=6),
-                       len(new), len(returning), len(refunding), new_revenue, returning_revenue,
-                       refunded_orders, refunded_amount, len(days[monday])))
+        totals[first_day] = (len(new), len(returning), len(refunding), new_revenue, returning_revenue,
+                             refunded_orders, refunded_amount)
     return totals
+
+
+def distinct_week_totals(model: Model) -> list[tuple]:
+    """Per ISO week, counted over customers (not items) from the model's orders."""
+    days = week_days(model)
+    return [("weekly", iso_period(monday)[0], *divmod(iso_period(monday)[0], 100), monday,
+             monday + timedelta(days=6), *counts, len(days[monday]))
+            for monday, counts in distinct_totals(model, "weekly").items()]
 
 
 def test_week_totals_count_each_customer_once(db, year_end_data):
@@ -117,8 +124,52 @@ def test_week_totals_count_each_customer_once(db, year_end_data):
     assert actual == distinct_week_totals(model)
     # per-item counts summed over items count some customers more than once
     summed = dict(rows(db, "SELECT period_id, sum(returning_customers_count) FROM mart.f_customer_retention"
-                           " GROUP BY period_id"))
+                           " WHERE period_name = 'weekly' GROUP BY period_id"))
     assert all(summed[r[1]] > r[7] for r in actual)
+
+
+def month_days(model: Model) -> dict[date, int]:
+    """1st of each month -> how many of its days are loaded (delivered, or holding orders)."""
+    days = defaultdict(int)
+    for day in model.day_quality():
+        days[month_period(day)[1]] += 1
+    return days
+
+
+def month_columns(first: date, days_loaded: dict[date, int]) -> tuple:
+    """period_name, period_id, year, month, month_start, month_end, days_in_month of a month; its days loaded."""
+    last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    return ("monthly", month_period(first)[0], first.year, first.month, first, last, last.day), days_loaded[first]
+
+
+def test_monthly_views_are_the_mart_and_count_each_customer_once(db, year_end_data):
+    model = Model()
+    load_dataset(db, year_end_data, model)
+    items, days = model.d_item(), month_days(model)
+    refunded = defaultdict(lambda: ZERO)
+    for order in model.orders.values():
+        if order["status"] == "refunded":
+            refunded[(month_period(order["date_time"].date())[0], order["item_id"])] += order["payment_amount"]
+    expected = []
+    for (period_id, item), r in sorted(model.retention("monthly").items()):
+        month, loaded = month_columns(r["period_start"], days)
+        expected.append((*month, item, items[item], r["new_customers_count"], r["returning_customers_count"],
+                         r["refunded_customer_count"], r["new_customers_revenue"], r["returning_customers_revenue"],
+                         r["customers_refunded"], refunded[(period_id, item)], loaded))
+    actual = table(db, "reporting.monthly_retention", order_by="period_id, item_id")
+    assert actual == expected
+    # December is loaded from the 23rd, January to the 3rd
+    assert {(r[1], r[6], r[-1]) for r in actual} == {(202412, 31, 9), (202501, 31, 3)}
+    assert sum(r[-2] for r in actual) > 0
+
+    totals = table(db, "reporting.monthly_retention_totals", order_by="period_id")
+    assert totals == [(*month_columns(first, days)[0], *counts, month_columns(first, days)[1])
+                      for first, counts in distinct_totals(model, "monthly").items()]
+    summed = dict(rows(db, "SELECT period_id, sum(returning_customers_count) FROM mart.f_customer_retention"
+                           " WHERE period_name = 'monthly' GROUP BY period_id"))
+    assert all(summed[r[1]] > r[8] for r in totals)
+    assert rows(db, "SELECT month_start, days_loaded FROM reporting.month_days_loaded ORDER BY 1") == sorted(
+        days.items())
 
 
 @pytest.mark.real_sample
@@ -148,7 +199,8 @@ def test_d_calendar_has_the_iso_year_and_week_of_every_day(db):
 DESCRIBED_SCHEMAS = ("staging", "mart", "reporting", "landing")
 INTERNAL_ROUTINES = {"staging.merge_landing", "mart.load_d_city", "mart.load_d_item", "mart.load_d_customer",
                      "staging.merge_delivery", "staging.lock_warehouse", "mart.extend_calendar",
-                     "mart.load_latest_order_by_day", "staging.lock_landing"}
+                     "mart.load_latest_order_by_day", "staging.lock_landing", "mart.rebuild_retention_period",
+                     "mart.load_f_daily_sales"}
 
 
 def test_every_schema_relation_column_and_routine_has_a_comment(db):
@@ -183,7 +235,7 @@ MARTS = ("mart.f_sales", "mart.f_customer_retention", "mart.d_customer", "mart.d
 
 def marts(conn) -> dict[str, list[tuple]]:
     return {name: table(conn, name, order_by=", ".join(
-        c for c in ("date_id", "period_id", "uniq_id", "customer_id", "item_id", "city_id")
+        c for c in ("date_id", "period_name", "period_id", "uniq_id", "customer_id", "item_id", "city_id")
         if c in {col for (col,) in rows(conn, "SELECT column_name FROM information_schema.columns"
                                               " WHERE table_schema || '.' || table_name = %s", (name,))}),
                           exclude=("id",)) for name in MARTS}
@@ -201,26 +253,29 @@ def test_range_overloads_equal_the_per_day_calls(db, year_end_data):
         day += timedelta(days=1)
     for monday in (date(2024, 12, 23), date(2024, 12, 30)):
         call(db, "mart.load_f_customer_retention", monday)
+    for month in (date(2024, 12, 1), date(2025, 1, 1)):
+        call(db, "mart.load_f_customer_retention_monthly", month)
     per_day = marts(db)
     assert len(per_day["mart.f_sales"]) == 12 * 60 and len(per_day["mart.f_customer_retention"]) > 12
 
     db.cursor().execute("DELETE FROM mart.f_customer_retention; DELETE FROM mart.f_sales;"
                         " DELETE FROM mart.d_customer; DELETE FROM mart.d_item; DELETE FROM mart.d_city")
-    # a Wednesday..Friday range still covers the whole of both weeks
+    # a Wednesday..Friday range still covers the whole of both weeks; two days, of both months
     call(db, "mart.load_f_sales", first, last)
     call(db, "mart.load_f_customer_retention", date(2024, 12, 25), date(2025, 1, 3))
+    call(db, "mart.load_f_customer_retention_monthly", date(2024, 12, 31), date(2025, 1, 1))
     assert marts(db) == per_day
 
 
 def test_range_overloads_refuse_an_empty_or_open_range(db):
-    for procedure in ("mart.load_f_sales", "mart.load_f_customer_retention"):
+    for procedure in ("mart.load_f_sales", "mart.load_f_customer_retention", "mart.load_f_customer_retention_monthly"):
         with pytest.raises(psycopg2.errors.RaiseException, match="is before p_from"):
             call(db, procedure, date(2024, 1, 2), date(2024, 1, 1))
         with pytest.raises(psycopg2.errors.RaiseException, match="must not be NULL"):
             call(db, procedure, None, date(2024, 1, 1))
 
 
-def test_legacy_upgrade_builds_the_retention_mart(empty_database):
+def test_legacy_upgrade_builds_the_retention_mart_and_the_daily_rows(empty_database):
     url = empty_database("legacy_retention")
     migrations = read_migrations(str(MIGRATIONS))
     backend = get_backend(url)
@@ -236,11 +291,22 @@ def test_legacy_upgrade_builds_the_retention_mart(empty_database):
         backend.apply_migrations(backend.to_apply(migrations))
         # week 2022-45: customers 10 and 11 each have two shipped orders (Wed and Thu), so both returning:
         # item 3: 120.00 (10) + 60.00 (11); item 4: 301.50 (10) + 100.50 (11)
-        assert rows(conn, "SELECT period_id, item_id, period_start, new_customers_count, returning_customers_count,"
-                          " refunded_customer_count, new_customers_revenue, returning_customers_revenue,"
-                          " customers_refunded FROM mart.f_customer_retention ORDER BY 1, 2") == [
-            (202245, 3, date(2022, 11, 7), 0, 2, 0, ZERO, Decimal("180.00"), 0),
-            (202245, 4, date(2022, 11, 7), 0, 2, 0, ZERO, Decimal("402.00"), 0),
+        assert rows(conn, "SELECT period_name, period_id, item_id, period_start, new_customers_count,"
+                          " returning_customers_count, refunded_customer_count, new_customers_revenue,"
+                          " returning_customers_revenue, customers_refunded FROM mart.f_customer_retention"
+                          " ORDER BY 1 DESC, 2, 3") == [
+            ("weekly", 202245, 3, date(2022, 11, 7), 0, 2, 0, ZERO, Decimal("180.00"), 0),
+            ("weekly", 202245, 4, date(2022, 11, 7), 0, 2, 0, ZERO, Decimal("402.00"), 0),
+            # November 2022 holds the same two days
+            ("monthly", 202211, 3, date(2022, 11, 1), 0, 2, 0, ZERO, Decimal("180.00"), 0),
+            ("monthly", 202211, 4, date(2022, 11, 1), 0, 2, 0, ZERO, Decimal("402.00"), 0),
+        ]
+        # Wednesday: orders 120.00 (10), 100.50 (11), 301.50 (10); Thursday: 60.00 (11). No load log
+        # yet, so the days are loaded for holding orders; the first day is not flagged.
+        assert rows(conn, "SELECT business_day, delivered, orders, customers, refunds, net_revenue, new_item_ids,"
+                          " new_city_ids, flags FROM reporting.day_quality ORDER BY 1") == [
+            (date(2022, 11, 9), False, 3, 2, 0, Decimal("522.00"), [], [], []),
+            (date(2022, 11, 10), False, 1, 1, 0, Decimal("60.00"), [], [], []),
         ]
     finally:
         conn.close()
@@ -261,3 +327,26 @@ def test_days_loaded_counts_empty_deliveries_and_days_with_orders(db):
     # Mon and Tue hold orders, Wed's delivery was empty, Sun holds a legacy order: 4 of 7
     assert rows(db, "SELECT DISTINCT days_loaded FROM reporting.weekly_retention") == [(4,)]
     assert rows(db, "SELECT days_loaded FROM reporting.weekly_retention_totals") == [(4,)]
+
+
+def test_rolling_the_months_and_day_quality_back_keeps_the_weeks_and_reapplying_rebuilds_them(db, dsn,
+                                                                                                year_end_data):
+    load_dataset(db, year_end_data)
+    built = {name: table(db, name, order_by="1, 2, 3" if "retention" in name else "1")
+             for name in ("mart.f_customer_retention", "mart.f_daily_sales", "reporting.day_quality")}
+    weekly = [row for row in built["mart.f_customer_retention"] if row[0] == "weekly"]
+    assert weekly and len(weekly) < len(built["mart.f_customer_retention"]) and built["mart.f_daily_sales"]
+
+    backend = get_backend(dsn)
+    months = read_migrations(str(MIGRATIONS)).filter(lambda m: m.id.endswith(".months-and-day-quality"))
+    try:
+        with backend.lock():
+            backend.rollback_migrations(months)
+        assert table(db, "mart.f_customer_retention", order_by="1, 2, 3") == weekly
+        assert rows(db, "SELECT to_regclass('mart.f_daily_sales'), to_regclass('reporting.day_quality')") == [
+            (None, None)]
+        with backend.lock():
+            backend.apply_migrations(months)
+    finally:
+        backend.connection.close()
+    assert {name: table(db, name, order_by="1, 2, 3" if "retention" in name else "1") for name in built} == built

@@ -1,5 +1,6 @@
 """Issue 2, item 3 (and the year-end week of item 5): weekly retention on a
-tiny hand-made week, every expected number written by hand."""
+tiny hand-made week, every expected number written by hand; and the monthly
+rows of the same orders, under the same rules over calendar months."""
 from __future__ import annotations
 
 from datetime import date
@@ -49,10 +50,11 @@ INCREMENTS = {  # one increment a day, newer format with status
     date(2022, 12, 12): [order("a2", "2022-12-12", 1, 1, 2, 1, 50, "shipped")],
 }
 
-RETENTION = ("SELECT period_name, period_id, item_id, period_start, new_customers_count,"
-             " returning_customers_count, refunded_customer_count, new_customers_revenue,"
-             " returning_customers_revenue, customers_refunded"
-             " FROM mart.f_customer_retention ORDER BY period_id, item_id")
+COLUMNS = ("SELECT period_name, period_id, item_id, period_start, new_customers_count,"
+           " returning_customers_count, refunded_customer_count, new_customers_revenue,"
+           " returning_customers_revenue, customers_refunded FROM mart.f_customer_retention")
+RETENTION = COLUMNS + " WHERE period_name = 'weekly' ORDER BY period_id, item_id"
+MONTHLY = COLUMNS + " WHERE period_name = 'monthly' ORDER BY period_id, item_id"
 
 
 def test_retention_of_a_hand_made_week(db):
@@ -64,6 +66,11 @@ def test_retention_of_a_hand_made_week(db):
         ("weekly", 202248, 1, date(2022, 11, 28), 1, 0, 0, D("100.00"), D("0.00"), 0),
         ("weekly", 202249, 1, date(2022, 12, 5), 2, 0, 0, D("300.00"), D("0.00"), 0),
         ("weekly", 202249, 2, date(2022, 12, 5), 1, 0, 0, D("150.00"), D("0.00"), 0),
+    ]
+    # December so far: A has two orders (Sun and Mon), so A is returning; B and C are new.
+    assert rows(db, MONTHLY) == [
+        ("monthly", 202212, 1, date(2022, 12, 1), 1, 1, 0, D("200.00"), D("200.00"), 0),
+        ("monthly", 202212, 2, date(2022, 12, 1), 1, 0, 0, D("150.00"), D("0.00"), 0),
     ]
 
     for day, lines in INCREMENTS.items():
@@ -96,6 +103,13 @@ def test_retention_of_a_hand_made_week(db):
         # the Monday after: A again, new in that week
         ("weekly", 202250, 2, date(2022, 12, 12), 1, 0, 0, D("50.00"), D("0.00"), 0),
     ]
+    # The whole of December is one period: A (a0, a1, a2) and B (b1, b2) are returning, C new.
+    assert rows(db, MONTHLY) == [
+        # item 1: A (100 + 100) and B (200) returning, D refunded twice
+        ("monthly", 202212, 1, date(2022, 12, 1), 0, 2, 1, D("0.00"), D("400.00"), 2),
+        # item 2: C new (150), A (50) and B (50) returning, C refunded once
+        ("monthly", 202212, 2, date(2022, 12, 1), 1, 2, 1, D("150.00"), D("100.00"), 1),
+    ]
 
     # SCD1: latest order wins; C's latest order (the refund) was placed from city 2.
     assert rows(db, "SELECT customer_id, first_name, last_name, city_id FROM mart.d_customer"
@@ -126,6 +140,16 @@ def test_week_across_the_year_end_is_one_period(db):
         call(db, "mart.load_f_customer_retention", day)
         assert rows(db, RETENTION) == expected, day
 
+    # The months split that week: customer 7 has one order in each month, so is new twice.
+    call(db, "mart.load_f_customer_retention_monthly", date(2024, 12, 29), date(2025, 1, 5))
+    assert rows(db, MONTHLY) == [
+        ("monthly", 202412, 1, date(2024, 12, 1), 1, 0, 0, D("100.00"), D("0.00"), 0),
+        ("monthly", 202412, 2, date(2024, 12, 1), 1, 0, 0, D("50.00"), D("0.00"), 0),
+        ("monthly", 202501, 1, date(2025, 1, 1), 1, 0, 0, D("200.00"), D("0.00"), 0),
+        ("monthly", 202501, 2, date(2025, 1, 1), 1, 0, 0, D("50.00"), D("0.00"), 0),
+    ]
+    assert rows(db, RETENTION) == expected
+
 
 def test_an_order_re_dated_into_another_week_leaves_its_old_week(db):
     # x is delivered on Monday 2022-12-05 (week 2022-49), then re-dated by the
@@ -145,4 +169,28 @@ def test_an_order_re_dated_into_another_week_leaves_its_old_week(db):
         # week 49 kept only y (customer 2); x now counts in week 50
         ("weekly", 202249, 1, date(2022, 12, 5), 1, 0, 0, D("200.00"), D("0.00"), 0),
         ("weekly", 202250, 1, date(2022, 12, 12), 1, 0, 0, D("100.00"), D("0.00"), 0),
+    ]
+
+
+def test_an_order_re_dated_into_another_month_leaves_its_old_month_and_day(db):
+    # x is delivered on Wednesday 2022-11-30, then re-dated by the increment of Thursday 2022-12-01,
+    # the same ISO week; as a DBA would, only the new day's f_sales, week and month are rebuilt.
+    load_file(db, "user_order_log.csv", data=csv_bytes([
+        order("x", "2022-11-30", 1, 1, 1, 1, 100),
+        order("y", "2022-11-30", 1, 2, 1, 2, 200),
+    ], with_status=False))
+    build_marts(db, [date(2022, 11, 30)])
+    day = date(2022, 12, 1)
+    load_file(db, "user_order_log_inc.csv", day, day,
+              data=csv_bytes([order("x", "2022-12-01", 1, 1, 1, 1, 100, "shipped")], with_status=True))
+    build_marts(db, [day])
+
+    assert rows(db, MONTHLY) == [
+        ("monthly", 202211, 1, date(2022, 11, 1), 1, 0, 0, D("200.00"), D("0.00"), 0),
+        ("monthly", 202212, 1, date(2022, 12, 1), 1, 0, 0, D("100.00"), D("0.00"), 0),
+    ]
+    assert rows(db, "SELECT date_id, orders, refunded_orders, customers, net_revenue, item_ids, city_ids"
+                    " FROM mart.f_daily_sales ORDER BY 1") == [
+        (20221130, 1, 0, 1, D("200.00"), [1], [1]),
+        (20221201, 1, 0, 1, D("100.00"), [1], [1]),
     ]

@@ -24,7 +24,8 @@ from test_migrations import MIGRATIONS
 LOADER_PROCEDURES = {"staging.load_user_order_log", "staging.load_user_activity_log",
                      "staging.load_customer_research", "staging.load_price_log", "staging.log_load",
                      "staging.lock_landing",
-                     "mart.load_f_sales", "mart.load_f_customer_retention"}
+                     "mart.load_f_sales", "mart.load_f_customer_retention", "mart.load_f_customer_retention_monthly",
+                     "mart.day_quality_flags"}
 
 
 @pytest.fixture
@@ -101,11 +102,16 @@ def test_loader_loads_whole_days_and_nothing_else(db, login, week_of_data):
         # a DBA's hand load with a loader login: COPY into landing + CALL, then the backfill overloads
         load_increment(loader, week_of_data / "increments" / "2024-12-31", date(2024, 12, 31))
         loader.cursor().execute("CALL mart.load_f_sales('2024-12-23', '2024-12-31');"
-                                " CALL mart.load_f_customer_retention('2024-12-23', '2024-12-31')")
+                                " CALL mart.load_f_customer_retention('2024-12-23', '2024-12-31');"
+                                " CALL mart.load_f_customer_retention_monthly('2024-12-23', '2024-12-31')")
         assert dict((r[0], r[1:]) for r in rows(db, (
             "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status"
             " FROM mart.f_sales"))) == model.f_sales()
-        assert rows(db, "SELECT count(*) FROM mart.f_customer_retention") == [(len(model.retention()),)]
+        assert rows(db, "SELECT period_name, count(*) FROM mart.f_customer_retention GROUP BY 1 ORDER BY 1") == [
+            ("monthly", len(model.retention("monthly"))), ("weekly", len(model.retention()))]
+        # what a load learns of the day it loaded, without reading the view
+        assert rows(loader, "SELECT mart.day_quality_flags('2024-12-31')") == [
+            (model.day_quality()[date(2024, 12, 31)]["flags"],)]
 
         for statement in (
                 "CREATE TABLE staging.x (a int)", "CREATE TABLE landing.x (a int)", "CREATE TABLE public.x (a int)",
@@ -116,6 +122,8 @@ def test_loader_loads_whole_days_and_nothing_else(db, login, week_of_data):
                 "UPDATE mart.f_customer_retention SET new_customers_count = 0", "DELETE FROM staging.load_log",
                 "UPDATE landing.price_log SET price = 0", "DELETE FROM landing.price_log",
                 "SELECT FROM mart.f_sales", "SELECT FROM staging.user_order_log", "SELECT FROM reporting.sales",
+                "SELECT FROM reporting.day_quality", "UPDATE mart.day_quality_settings SET volume_min_days = 1",
+                "CALL mart.load_f_daily_sales('2024-12-23')",
                 "CALL mart.load_d_city('2024-12-23')",
                 "CREATE PROCEDURE staging.x() LANGUAGE sql AS 'SELECT 1'"):
             assert refused(loader, statement), statement
@@ -137,12 +145,14 @@ def test_reader_reads_marts_and_views_and_nothing_else(db, login, week_of_data):
             reader.cursor().execute(f"SELECT * FROM {relation} LIMIT 1")
         assert rows(reader, "SELECT count(*) FROM reporting.sales") == rows(db, "SELECT count(*) FROM mart.f_sales")
         assert rows(reader, "SELECT count(*) FROM reporting.weekly_retention_totals") == [(1,)]
+        assert rows(reader, "SELECT count(*) FROM reporting.day_quality") == [(1,)]
 
         for statement in (
                 "SELECT FROM staging.user_order_log", "SELECT FROM staging.load_log", "SELECT FROM landing.price_log",
                 "INSERT INTO landing.price_log (item_name, price) VALUES ('x', 1)",
                 "DELETE FROM mart.f_sales", "UPDATE mart.d_item SET item_name = 'x'",
                 "INSERT INTO mart.d_city (city_id, city_name) VALUES (99, 'x')",
+                "UPDATE mart.day_quality_settings SET volume_min_days = 1",
                 "CALL mart.load_f_sales('2024-12-30')", "CALL mart.load_f_customer_retention('2024-12-30')",
                 "CALL staging.load_price_log()", "CALL mart.load_f_sales('2024-12-30', '2024-12-31')",
                 "CREATE TABLE mart.x (a int)", "CREATE VIEW reporting.x AS SELECT 1", "CREATE TABLE public.x (a int)"):
