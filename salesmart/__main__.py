@@ -21,6 +21,8 @@ from salesmart_yoyo_env import MigrationStopped
 
 logger = logging.getLogger("salesmart")
 
+FORMATS = ("table", "csv", "markdown")
+
 # Failures with a message that says it all: no traceback, exit 1.
 EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
                      reports.ReportError, psycopg2.Error, MigrationStopped)
@@ -61,14 +63,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     report = commands.add_parser("report", help="reports for people, from the reporting views")
     report_kinds = report.add_subparsers(dest="report", required=True, metavar="REPORT")
     retention = report_kinds.add_parser(
-        "retention", help="weekly new/returning customers, and the items that keep customers best")
-    retention.add_argument("--from", dest="first", type=week, metavar="WEEK",
-                           help="first ISO week: 2022-W47, 202247 or any day of it (default: the first loaded)")
-    retention.add_argument("--to", dest="last", type=week, metavar="WEEK",
-                           help="last ISO week, likewise (default: the last loaded)")
-    retention.add_argument("--format", choices=("table", "csv", "markdown"), default="table",
+        "retention", help="new/returning customers per week or month, and the items that keep customers best")
+    retention.add_argument("--period", choices=tuple(reports.PERIODS), default="week",
+                           help="ISO weeks (default) or calendar months")
+    retention.add_argument("--from", dest="first", metavar="PERIOD",
+                           help="first ISO week (2022-W47, 202247) or month (2022-11, 202211), or any day of it"
+                                " (default: the first loaded)")
+    retention.add_argument("--to", dest="last", metavar="PERIOD", help="last one, likewise (default: the last loaded)")
+    retention.add_argument("--format", choices=FORMATS, default="table",
                            help="table (default), or csv / markdown under the mart's column names")
     retention.add_argument("--chart", type=Path, metavar="PATH.png", help="also draw the report into a PNG")
+    quality = report_kinds.add_parser(
+        "quality", help="every loaded business day and what is unusual about it (reporting.day_quality)")
+    quality.add_argument("--from", dest="first", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                         help="first business day (default: the first loaded)")
+    quality.add_argument("--to", dest="last", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                         help="last business day (default: the last loaded)")
+    quality.add_argument("--flagged", action="store_true", help="only the days with flags")
+    quality.add_argument("--format", choices=FORMATS, default="table",
+                         help="table (default), or csv / markdown under the view's column names")
 
     yoyo = commands.add_parser("yoyo", help="yoyo (apply, rollback, list, mark ...) on salesmart's migrations and"
                                             " DATABASE_URL, from any folder", add_help=False)
@@ -80,7 +93,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     " the data and the chart in .salesmart in the current folder (SALESMART_HOME names another"
                     " folder), and reuses them on the next run.")
     demo.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL server and exit")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "report" and args.report == "retention":
+        # a period's name depends on --period: 202212 is a week of 2022 or December
+        period = reports.PERIODS[args.period]
+        try:
+            args.first, args.last = (None if text is None else period.parse(text) for text in (args.first, args.last))
+        except reports.ReportError as error:
+            retention.error(str(error))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +134,10 @@ def run(args) -> None:
         report_id = args.report_id or pipeline.order_report(api).report_id
         days = pipeline.days_between(args.first, args.last)
         for day in progress.days(days, "days"):
-            pipeline.run_day(dsn, api, report_id, day)
+            flags = pipeline.run_day(dsn, api, report_id, day)
+            if flags:
+                logger.warning("business day %s loaded, but looks unusual: %s (salesmart report quality --from %s"
+                               " --to %s)", day, ", ".join(flags), day, day)
 
 
 def load_dir(args) -> None:
@@ -129,25 +153,27 @@ def generate(args) -> None:
                  start=args.start, report_days=args.report_days, old_format=args.old_format)
 
 
-def week(text: str) -> date:
-    try:
-        return reports.parse_week(text)
-    except reports.ReportError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def report(args) -> None:
+    if args.report == "quality":
+        section = reports.quality_report(config.database_url(), args.first, args.last, flagged_only=args.flagged)
+        write_report([section], args.format, lambda console: reports.print_quality(section, console))
+        return
     if args.chart:
         reports.require_chart()
-    sections = reports.retention_report(config.database_url(), args.first, args.last)
-    if args.format == "csv":
+    period = reports.PERIODS[args.period]
+    sections = reports.retention_report(config.database_url(), args.first, args.last, period)
+    write_report(sections, args.format, lambda console: reports.print_tables(sections, console, period))
+    if args.chart:
+        logger.info("chart written to %s", reports.draw_chart(sections, args.chart, period))
+
+
+def write_report(sections: list[reports.Section], output_format: str, print_table) -> None:
+    if output_format == "csv":
         sys.stdout.write(reports.as_csv(sections))
-    elif args.format == "markdown":
+    elif output_format == "markdown":
         sys.stdout.write(reports.as_markdown(sections))
     else:
-        reports.print_tables(sections, Console())
-    if args.chart:
-        logger.info("chart written to %s", reports.draw_chart(sections, args.chart))
+        print_table(Console())
 
 
 def yoyo(args) -> None:

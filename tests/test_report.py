@@ -1,7 +1,8 @@
-"""Issue 11, item 3: `python -m salesmart report retention` against the mart:
-csv and markdown carry the mart's columns under their own names, the table
-shows the same numbers, the ranking is recomputed here from the mart, and the
-chart is a real PNG."""
+"""Issue 11, item 3: `python -m salesmart report retention` against the mart,
+per ISO week and per month: csv and markdown carry the mart's columns under
+their own names, the table shows the same numbers, the ranking is recomputed
+here from the mart, and the chart is a real PNG. `report quality` shows
+reporting.day_quality."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ import pytest
 
 from salesmart.__main__ import main
 from salesmart.generate import generate
-from salesmart.report import parse_week
+from salesmart.report import MONTH, WEEK
 from sql_loading import load_dataset, rows
 
 MART_COLUMNS = ("period_name", "period_id", "item_id", "new_customers_count", "returning_customers_count",
@@ -50,28 +51,25 @@ def markdown_sections(text: str) -> list[list[dict]]:
     return sections
 
 
-def mart_rows(conn, first=date.min, last=date.max) -> list[dict]:
-    """mart.f_customer_retention with the item name and the week's dates, as text."""
-    result = []
-    for row in rows(conn, f"SELECT {', '.join(MART_COLUMNS)}, i.item_name, r.period_start FROM"
-                          " mart.f_customer_retention AS r JOIN mart.d_item AS i USING (item_id)"
-                          " WHERE r.period_name = 'weekly' AND r.period_start BETWEEN %s AND %s"
-                          " ORDER BY period_id, item_id", (first, last)):
-        record = dict(zip(MART_COLUMNS + ("item_name", "week_start"), map(str, row)))
-        record["week_end"] = str(row[-1] + timedelta(days=6))
-        result.append(record)
-    return result
+def mart_rows(conn, period_name="weekly", first=date.min, last=date.max) -> list[dict]:
+    """mart.f_customer_retention with the item name and the period's first day, as text."""
+    start = "week_start" if period_name == "weekly" else "month_start"
+    return [dict(zip(MART_COLUMNS + ("item_name", start), map(str, row))) for row in rows(
+        conn, f"SELECT {', '.join(MART_COLUMNS)}, i.item_name, r.period_start FROM mart.f_customer_retention AS r"
+              " JOIN mart.d_item AS i USING (item_id)"
+              " WHERE r.period_name = %s AND r.period_start BETWEEN %s AND %s ORDER BY period_id, item_id",
+        (period_name, first, last))]
 
 
-def expected_ranking(conn, first=date.min, last=date.max) -> list[tuple]:
+def expected_ranking(conn, period_name="weekly", first=date.min, last=date.max) -> list[tuple]:
     """(rank, item_name, returning share, returning revenue) best first, from the mart's rows
-    of the weeks; ties share a rank and are listed by item_id."""
+    of the periods; ties share a rank and are listed by item_id."""
     items = {}
     for item, name, new, returning, returning_revenue in rows(conn, """
             SELECT r.item_id, i.item_name, r.new_customers_count, r.returning_customers_count,
                    r.returning_customers_revenue
             FROM mart.f_customer_retention AS r JOIN mart.d_item AS i USING (item_id)
-            WHERE r.period_name = 'weekly' AND r.period_start BETWEEN %s AND %s""", (first, last)):
+            WHERE r.period_name = %s AND r.period_start BETWEEN %s AND %s""", (period_name, first, last)):
         total = items.setdefault((item, name), [0, 0, Decimal(0)])
         total[0] += new
         total[1] += returning
@@ -86,17 +84,18 @@ def expected_ranking(conn, first=date.min, last=date.max) -> list[tuple]:
     return ranking
 
 
-def check_sections(conn, sections, first=date.min, last=date.max):
-    weeks, item_weeks, ranking = sections
-    expected = mart_rows(conn, first, last)
-    assert [{k: row[k] for k in expected[0]} for row in item_weeks] == expected
+def check_sections(conn, sections, first=date.min, last=date.max, period_name="weekly"):
+    periods, item_periods, ranking = sections
+    expected = mart_rows(conn, period_name, first, last)
+    assert [{k: row[k] for k in expected[0]} for row in item_periods] == expected
     assert [(int(r["rank"]), r["item_name"], Decimal(r["returning_customers_share"] or "NaN"),
-             r["returning_customers_revenue"]) for r in ranking] == expected_ranking(conn, first, last)
-    totals = rows(conn, "SELECT period_id, new_customers_count, returning_customers_count, refunded_amount"
-                        " FROM reporting.weekly_retention_totals WHERE week_start BETWEEN %s AND %s ORDER BY 1",
-                  (first, last))
+             r["returning_customers_revenue"]) for r in ranking] == expected_ranking(conn, period_name, first, last)
+    view, start = (("reporting.weekly_retention_totals", "week_start") if period_name == "weekly" else
+                   ("reporting.monthly_retention_totals", "month_start"))
+    totals = rows(conn, f"SELECT period_id, new_customers_count, returning_customers_count, refunded_amount"
+                        f" FROM {view} WHERE {start} BETWEEN %s AND %s ORDER BY 1", (first, last))
     assert [(r["period_id"], r["new_customers_count"], r["returning_customers_count"], r["refunded_amount"])
-            for r in weeks] == [tuple(map(str, t)) for t in totals]
+            for r in periods] == [tuple(map(str, t)) for t in totals]
 
 
 def test_csv_and_markdown_carry_the_mart(loaded, capsys):
@@ -145,4 +144,80 @@ def test_no_weeks_is_an_error(loaded, caplog):
 
 @pytest.mark.parametrize("text", ["2025-W01", "202501", "2024-12-30", "2025-01-05", "2024-12-31"])
 def test_a_week_is_named_as_iso_week_or_by_any_of_its_days(text):
-    assert parse_week(text) == date(2024, 12, 30)
+    assert WEEK.parse(text) == date(2024, 12, 30)
+
+
+@pytest.mark.parametrize("text", ["2024-12", "202412", "2024-12-01", "2024-12-30", "2024-12-31"])
+def test_a_month_is_named_as_year_and_month_or_by_any_of_its_days(text):
+    assert MONTH.parse(text) == date(2024, 12, 1)
+
+
+def test_months_in_csv_markdown_and_table(loaded, capsys):
+    as_csv = csv_sections(run_report(capsys, "--period", "month", "--format", "csv"))
+    check_sections(loaded, as_csv, period_name="monthly")
+    # December from the 23rd, January to the 2nd
+    assert [(r["period_id"], r["month_start"], r["month_end"], r["days_in_month"], r["days_loaded"])
+            for r in as_csv[0]] == [("202412", "2024-12-01", "2024-12-31", "31", "9"),
+                                    ("202501", "2025-01-01", "2025-01-31", "31", "2")]
+    assert markdown_sections(run_report(capsys, "--period", "month", "--format", "markdown")) == as_csv
+    january = csv_sections(run_report(capsys, "--period", "month", "--format", "csv", "--from", "2025-01",
+                                      "--to", "2025-01-31"))
+    check_sections(loaded, january, date(2025, 1, 1), date(2025, 1, 1), "monthly")
+    assert {r["period_id"] for r in january[1]} == {"202501"}
+
+    lines = run_report(capsys, "--period", "month").splitlines()
+    assert any(line.startswith("Month 2024-12 per item") for line in lines)
+    for period_id, new, returning in rows(loaded, "SELECT period_id, new_customers_count, returning_customers_count"
+                                                  " FROM reporting.monthly_retention_totals"):
+        assert any(line.startswith(f"{period_id // 100}-{period_id % 100:02d}") and f" {new} " in line
+                   and f" {returning} " in line for line in lines), period_id
+
+
+def test_month_chart_is_a_png(loaded, capsys, tmp_path):
+    chart = tmp_path / "months.png"
+    run_report(capsys, "--period", "month", "--format", "csv", "--chart", str(chart))
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 60_000
+
+
+def test_a_month_that_names_no_month_is_a_usage_error(loaded, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["report", "retention", "--period", "month", "--from", "2025-13"])
+    assert exit_status.value.code == 2
+    assert "not a month or a day: '2025-13'" in capsys.readouterr().err
+
+
+QUALITY = ("SELECT business_day, flags, delivered, orders, customers, refunds, refund_share, net_revenue,"
+           " weekday_median, trailing_refund_share, new_item_ids, new_city_ids FROM reporting.day_quality")
+
+
+def test_quality_shows_every_loaded_day_or_the_flagged_ones(loaded, capsys):
+    # thresholds that flag any day with a larger refund share than the days before it
+    loaded.cursor().execute("UPDATE mart.day_quality_settings SET refund_share_ratio = 1, refund_share_margin = 0")
+    every_day = [["" if v is None else " ".join(map(str, v)) if isinstance(v, list) else str(v) for v in row]
+                 for row in rows(loaded, QUALITY + " ORDER BY 1")]
+    flagged = [row for row in every_day if row[1]]
+    assert len(every_day) == 11 and 0 < len(flagged) < len(every_day)
+
+    def report(*args) -> str:
+        capsys.readouterr()
+        assert main(["report", "quality", *args]) == 0
+        return capsys.readouterr().out
+
+    [section] = csv_sections(report("--format", "csv"))
+    assert [list(row.values()) for row in section] == every_day
+    assert list(section[0]) == ["business_day", "flags", "delivered", "orders", "customers", "refunds", "refund_share",
+                                "net_revenue", "weekday_median", "trailing_refund_share", "new_item_ids",
+                                "new_city_ids"]
+    [section] = csv_sections(report("--format", "csv", "--flagged"))
+    assert [list(row.values()) for row in section] == flagged
+    [section] = markdown_sections(report("--format", "markdown", "--from", "2024-12-30", "--to", "2024-12-31"))
+    assert [row["business_day"] for row in section] == ["2024-12-30", "2024-12-31"]
+    table = report("--flagged")
+    assert f"{len(flagged)} of 11 loaded business days flagged, 2024-12-23 .. 2025-01-02" in table
+    assert all(any(line.startswith(f"{row[0]}  {row[1].split()[0]}") for line in table.splitlines())
+               for row in flagged), table
+
+
+def test_quality_of_no_loaded_day_is_an_error(loaded, caplog):
+    assert main(["report", "quality", "--from", "2030-01-01"]) == 1
+    assert "reporting.day_quality has no loaded days from 2030-01-01" in caplog.text
