@@ -85,7 +85,10 @@ def upload_inc_data():
        after `SALESMART_INCREMENT_TIMEOUT_HOURS` of `NOT FOUND`.
     3. `load_day` — `salesmart.pipeline.run_day`: downloads all four files of D's increment
        (nothing changes unless all arrive), then in ONE transaction merges them into staging and
-       rebuilds the marts of every day and week they touch. Updates the mart Assets.
+       rebuilds the marts of every day, week and month they touch. Updates the mart Assets. When
+       `reporting.day_quality` flags the loaded day (orders far below or above its weekday, a burst of
+       refunds, a day delivered empty, a new item or city), logs a `salesmart alert` warning (mailed
+       like the others); the task still succeeds.
 
     Bad input, configuration errors and HTTP 401/403 fail the task at once, without retries;
     HTTP 5xx, network trouble and a lost database connection are retried with backoff.
@@ -135,10 +138,13 @@ def upload_inc_data():
 
     @task(outlets=MARTS)
     def load_day(report_id: str, logical_date=None, dag_run=None) -> None:
-        """Business day D's increment into staging and the marts, in one transaction."""
+        """Business day D's increment into staging and the marts, in one transaction; a warning
+        when reporting.day_quality flags the day."""
         day = business_day(logical_date, dag_run.run_after)
         with fail_fast(), report_api_client() as api:
-            pipeline.run_day(salesmart_dsn(), api, report_id, day)
+            flags = pipeline.run_day(salesmart_dsn(), api, report_id, day)
+        if flags:
+            airflow_support.day_flagged(day, flags)
 
     load_day(order_report_if_none() >> wait_for_increment())
 

@@ -220,11 +220,11 @@ def report_api_client(conn_id: str = API_CONN_ID) -> ReportApiClient:
 
 
 
-def alert(subject: str, text: str) -> None:
-    """Tell the operators: an ERROR log line always; an e-mail to
-    SALESMART_ALERT_EMAIL (comma-separated) through the `smtp_default`
+def alert(subject: str, text: str, level: int = logging.ERROR) -> None:
+    """Tell the operators: a log line (ERROR unless told) always; an e-mail
+    to SALESMART_ALERT_EMAIL (comma-separated) through the `smtp_default`
     connection when that is set."""
-    logger.error("salesmart alert: %s: %s", subject, text)
+    logger.log(level, "salesmart alert: %s: %s", subject, text)
     recipients = os.environ.get(ALERT_EMAIL_VARIABLE, "").strip()
     if recipients:
         from airflow.providers.smtp.hooks.smtp import SmtpHook
@@ -238,6 +238,13 @@ def notify_failure(context: Any) -> None:
     """on_failure_callback of every salesmart task: the failure, once it is final."""
     ti = context["ti"]
     alert(f"{ti.dag_id}.{ti.task_id} failed", f"run {ti.run_id}, try {ti.try_number}: {context.get('exception')}")
+
+
+def day_flagged(day: date, flags: list[str]) -> None:
+    """A day that loaded well but that reporting.day_quality flags: a warning, never a failure."""
+    alert(f"business day {day} looks unusual: {', '.join(flags)}",
+          f"loaded, but reporting.day_quality flags it; see `salesmart report quality --from {day} --to {day}`",
+          level=logging.WARNING)
 
 
 def deadline_missed(context: dict[str, Any], **_: Any) -> None:

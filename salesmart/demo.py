@@ -5,7 +5,8 @@ folder (SALESMART_HOME moves .salesmart elsewhere; salesmart.embedded_pg says
 which server and where its data lives), says which server it uses, generates a report
 and a week of increments with refunds across a year end, serves them with the
 local report API, then runs migrate, load-report and run exactly as
-production would, and prints the weekly retention mart.
+production would, and prints the weekly retention mart and the loaded days
+that reporting.day_quality flags: one increment has a burst of refunds.
 """
 import logging
 import os
@@ -32,6 +33,8 @@ REPORT_START = date(2024, 12, 16)
 REPORT_DAYS = 14
 INCREMENT_DAYS = 7
 ORDERS_PER_DAY = 400
+# An increment with four times the usual share of refunds, for day quality to flag.
+REFUND_BURST = {date(2025, 1, 2): 0.4}
 
 
 def home() -> Path:
@@ -55,7 +58,7 @@ def run() -> None:
     data = home() / "demo-data"
     shutil.rmtree(data, ignore_errors=True)
     generate(data, days=INCREMENT_DAYS, orders_per_day=ORDERS_PER_DAY, seed=1,
-             start=REPORT_START, report_days=REPORT_DAYS)
+             start=REPORT_START, report_days=REPORT_DAYS, day_refund_share=REFUND_BURST)
 
     # A key made up for this run only: the local API checks it like the real one.
     credentials = ApiCredentials(nickname="demo", cohort="1", api_key=secrets.token_hex(16))
@@ -73,7 +76,9 @@ def run() -> None:
         api_server.server_close()
 
     sections = report.retention_report(dsn)
-    report.print_tables(sections, Console())
+    console = Console()
+    report.print_tables(sections, console)
+    report.print_quality(report.quality_report(dsn, flagged_only=True), console)
     print(f"Retention chart:     {report.draw_chart(sections, home() / 'retention.png')}")
     # The DSN names the cluster's password file: the password itself is never printed.
     print(f"\nOpen the warehouse:  {postgres.psql()} '{dsn}'")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from salesmart import progress
 from salesmart.report_api import Report, ReportApiClient
-from salesmart.warehouse import LoadError, SourceFile, complete_delivery, load_delivery
+from salesmart.warehouse import LoadError, SourceFile, complete_delivery, day_flags, load_delivery
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -29,11 +29,13 @@ def order_report(api: ReportApiClient) -> Report:
     return api.wait_report(api.generate_report())
 
 
-def run_day(dsn: str, api: ReportApiClient, report_id: str, day: date) -> None:
-    """The daily job for business day `day`: its increment, staging and marts in one transaction."""
+def run_day(dsn: str, api: ReportApiClient, report_id: str, day: date) -> list[str]:
+    """The daily job for business day `day`: its increment, staging and marts in one transaction.
+    Returns what reporting.day_quality flags for the day as loaded (empty: nothing unusual)."""
     urls = api.get_increment(report_id, day)
     download_and_load(dsn, api, urls, load_kind="increment", date_from=day, date_to=day,
                       where=f"increment {day.isoformat()}")
+    return day_flags(dsn, day)
 
 
 def load_full_report(dsn: str, api: ReportApiClient, report: Report) -> None:

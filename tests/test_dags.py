@@ -17,6 +17,7 @@ import email
 import json
 import os
 import queue
+import re
 import socketserver
 import subprocess
 import sys
@@ -520,7 +521,9 @@ def airflow(tmp_path_factory):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dag-data") / "data"
-    generate(root, days=INCREMENT_DAYS, orders_per_day=40, seed=17, start=REPORT_START, report_days=REPORT_DAYS)
+    # DAY has a burst of refunds, which reporting.day_quality flags
+    generate(root, days=INCREMENT_DAYS, orders_per_day=40, seed=17, start=REPORT_START, report_days=REPORT_DAYS,
+             day_refund_share={DAY: 0.6})
     return root
 
 
@@ -642,6 +645,10 @@ def test_daily_run_loads_exactly_its_business_day_and_a_rerun_changes_nothing(ds
         (kind, "increment", *((None, None) if kind == "price_log" else (DAY, DAY)), "success")
         for kind in sorted(REPORT_FILES)]
     assert_warehouse_equals_model(db, model_of(data, [DAY]))
+    # The day's refunds are flagged: a warning, and the run succeeded.
+    assert rows(db, "SELECT flags FROM reporting.day_quality WHERE business_day = %s", (DAY,)) == [(["refund_burst"],)]
+    assert re.search(rf"\[warning\s*\] salesmart alert: business day {DAY} looks unusual: refund_burst", output), \
+        output[-5000:]
 
     # The same run again: the report it published is known now, and every landing, staging and
     # mart table stays identical, f_sales ids included.

@@ -1,7 +1,7 @@
 """`python -m salesmart demo` on a machine with nothing configured: it runs,
-prints the weekly retention summary, and runs again to the same warehouse;
-its cluster lets in only a client with the password it generated, kept in a
-0600 file that the printed psql line names.
+prints the weekly retention summary and its one flagged day, and runs again
+to the same warehouse; its cluster lets in only a client with the password
+it generated, kept in a 0600 file that the printed psql line names.
 
 The demo keeps its PostgreSQL cluster in SALESMART_HOME (default
 <repo>/.salesmart); the test points it at a folder of its own on tmpfs so that
@@ -111,6 +111,9 @@ def test_demo_runs_twice_with_nothing_configured(demo_env):
         _, new, returning, refunded, new_revenue, returning_revenue, _ = row
         assert shown[key][:5] == [str(new), str(returning), str(refunded),
                                   f"{new_revenue:,.2f}", f"{returning_revenue:,.2f}"], key
+    # ... and the one unusual day of its data: an increment with 40% refunds.
+    assert "1 of 21 loaded business days flagged, 2024-12-16 .. 2025-01-05" in first_out
+    assert re.search(r"^2025-01-02 +refund_burst +400 ", first_out, re.M), first_out[-3000:]
     chart = home / "retention.png"
     assert f"Retention chart:     {chart}" in first_out
     assert chart.read_bytes().startswith(b"\x89PNG") and chart.stat().st_size > 20_000
