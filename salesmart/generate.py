@@ -145,6 +145,19 @@ def research_date(increment_day: date) -> date:
     return increment_day
 
 
+class DayShape(NamedTuple):
+    """How many orders a day has, and what share of them are refunds."""
+    orders_per_day: int
+    day_orders: dict[date, int]
+    day_refund_share: dict[date, float]
+
+    def orders(self, day: date) -> int:
+        return self.day_orders.get(day, self.orders_per_day)
+
+    def refund_share(self, day: date) -> float:
+        return self.day_refund_share.get(day, REFUND_SHARE)
+
+
 def generate(
     out: Path,
     *,
@@ -190,19 +203,6 @@ def generate(
             seed,
             with_status=not old_format,
         )
-
-
-class DayShape(NamedTuple):
-    """How many orders a day has, and what share of them are refunds."""
-    orders_per_day: int
-    day_orders: dict[date, int]
-    day_refund_share: dict[date, float]
-
-    def orders(self, day: date) -> int:
-        return self.day_orders.get(day, self.orders_per_day)
-
-    def refund_share(self, day: date) -> float:
-        return self.day_refund_share.get(day, REFUND_SHARE)
 
 
 def _write_file_set(

@@ -158,8 +158,8 @@ def retention_report(dsn: str, first: date | None = None, last: date | None = No
                  sql.SQL("SELECT {} FROM {} WHERE {} BETWEEN %(first)s AND %(last)s ORDER BY period_id, item_id")
                  .format(sql.SQL(", ").join(map(sql.Identifier, own + ("item_id", "item_name") + COUNT_COLUMNS)),
                          items_view, start)),
-                (f"Items that keep their customers best: returning share of their {period.name} customers,"
-                 " then returning revenue", RANKING_COLUMNS,
+                ((f"Items that keep their customers best: returning share of their {period.name} customers,"
+                  " then returning revenue"), RANKING_COLUMNS,
                  sql.SQL(RANKING).format(view=items_view, start=start)),
             ):
                 cursor.execute(query, periods)
@@ -274,11 +274,12 @@ def print_tables(sections: list[Section], console: Console, period: Period = WEE
 
 
 def print_quality(section: Section, console: Console) -> None:
-    _print_table(section, console, QUALITY_HEADERS, WEEK)
+    _print_table(section, console, QUALITY_HEADERS)
 
 
-def _print_table(section: Section, console: Console, headers: dict[str, str], period: Period,
+def _print_table(section: Section, console: Console, headers: dict[str, str], period: Period | None = None,
                  hidden: tuple[str, ...] = ()) -> None:
+    """A section as a table; `period`: the retention period its rows are of."""
     shown = [c for c, column in enumerate(section.columns) if column in headers and column not in hidden]
     table = Table(title=section.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                   collapse_padding=True, pad_edge=False, show_edge=False)
@@ -295,7 +296,7 @@ def _print_table(section: Section, console: Console, headers: dict[str, str], pe
     console.print()
 
 
-def _shown(column: str, value, period: Period, row: dict) -> str:
+def _shown(column: str, value, period: Period | None, row: dict) -> str:
     if column.endswith("_share") and value is not None:
         return f"{value:.1%}"
     if column == "period_id":
