@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines  # noqa: E402
 
-__depends__ = {"0017.landing-lock"}
+__depends__ = {"0018.legacy-layouts"}
 
 RETENTION_PERIODS = """
 ALTER TABLE mart.f_customer_retention
