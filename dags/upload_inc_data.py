@@ -14,8 +14,18 @@ DAG processor and workers alike):
 """
 from datetime import timedelta
 
-from airflow.sdk import (Asset, CronTriggerTimetable, DeadlineAlert, DeadlineReference, Param, PokeReturnValue,
-                         SyncCallback, TriggerRule, dag, task)
+from airflow.sdk import (
+    Asset,
+    CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    PokeReturnValue,
+    SyncCallback,
+    TriggerRule,
+    dag,
+    task,
+)
 from airflow.sdk.exceptions import AirflowSkipException
 
 from salesmart import airflow_support, pipeline

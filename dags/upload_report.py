@@ -3,7 +3,7 @@ the marts of its days and weeks, one transaction; it publishes the report's
 report_id, which the daily runs of `upload_inc_data` use. The tasks only
 fetch, COPY and CALL through salesmart, the same code as
 `python -m salesmart load-report`."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
@@ -18,7 +18,7 @@ MARTS = [Asset(**mart) for mart in airflow_support.MART_ASSETS]
     dag_id="upload_report",
     description="On demand: the report API's full report -> staging -> marts; publishes its report_id",
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args={

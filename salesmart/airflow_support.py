@@ -27,7 +27,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,7 +86,7 @@ def first_run(first_day: date) -> datetime:
     has a logical date on or after start_date, so Airflow gives it its tasks
     (a run with a logical date before start_date gets none and passes as a
     success without loading anything)."""
-    return datetime.combine(first_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    return datetime.combine(first_day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
 def business_day(logical_date: datetime | None, run_after: datetime | None = None) -> date:
@@ -103,7 +103,7 @@ def business_day(logical_date: datetime | None, run_after: datetime | None = Non
     when = logical_date or run_after
     if when is None:
         raise ValueError("the run has neither a logical date nor a run_after time, so no business day")
-    return when.astimezone(timezone.utc).date() - timedelta(days=1)
+    return when.astimezone(UTC).date() - timedelta(days=1)
 
 
 def is_retryable(error: BaseException) -> bool:

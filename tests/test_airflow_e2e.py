@@ -27,17 +27,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
+from sql_loading import DATA_TABLES, rows, snapshot
+from test_dags import assert_warehouse_equals_model, model_of_days, serving
 
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials
-from sql_loading import DATA_TABLES, rows, snapshot
-from test_dags import assert_warehouse_equals_model, model_of_days, serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ JWT_SECRET = "e2e-jwt-secret-of-this-test-only"
 
 REPORT_DAYS = 7
 INCREMENT_DAYS = 4        # the days before today: at least 3 are due whatever the time of day
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 FIRST_INCREMENT = TODAY - timedelta(days=INCREMENT_DAYS)
 REPORT_START = FIRST_INCREMENT - timedelta(days=REPORT_DAYS)
 REPORT_END = FIRST_INCREMENT - timedelta(days=1)
@@ -59,7 +59,7 @@ COMMAND_TIMEOUT = 120
 
 def run_time(day: date) -> datetime:
     """When the scheduled run of business day `day` is due: 06:00 UTC on the day after."""
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=6)
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=6)
 
 
 def due_days(now: datetime) -> list[date]:
@@ -83,7 +83,7 @@ class AirflowStack:
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, cwd=self.home,
-                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
         if check:
             assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done
@@ -180,7 +180,7 @@ def installed(tmp_path_factory) -> Path:
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "tests", "build",
                                                                   "*.egg-info"))
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-                           str(source)], capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+                           str(source)], capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return site
 
@@ -199,7 +199,7 @@ def test_installed_package_migrates_from_any_folder_and_fails_without_migrations
         script = installed / "bin" / "salesmart"
         for _ in range(2):        # the second time: nothing left to apply, still success
             done = subprocess.run([str(script), "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                                  timeout=COMMAND_TIMEOUT)
+                                  timeout=COMMAND_TIMEOUT, check=False)
             assert done.returncode == 0, done.stderr[-3000:]
         connection = psycopg2.connect(pg_server.dsn("salesmart_installed"))
         try:
@@ -215,7 +215,7 @@ def test_installed_package_migrates_from_any_folder_and_fails_without_migrations
         broken = tmp_path / "broken"
         shutil.copytree(installed / "salesmart", broken / "salesmart", ignore=shutil.ignore_patterns("migrations"))
         done = subprocess.run([sys.executable, "-m", "salesmart", "migrate"], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT,
+                              text=True, timeout=COMMAND_TIMEOUT, check=False,
                               env=installed_env(broken, DATABASE_URL=pg_server.dsn("salesmart_installed")))
         assert done.returncode == 1
         assert "no migrations found" in done.stderr
@@ -278,8 +278,8 @@ def deployment(installed, pg_server, report_api, tmp_path_factory) -> Iterator[d
     metadata = None
     try:
         done = subprocess.run([str(installed / "bin" / "salesmart"), "migrate"], cwd=home, capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT, env=installed_env(installed,
-                                                                                    DATABASE_URL=warehouse_dsn))
+                              text=True, timeout=COMMAND_TIMEOUT, check=False,
+                              env=installed_env(installed, DATABASE_URL=warehouse_dsn))
         assert done.returncode == 0, done.stderr[-3000:]
         stack.airflow("db", "migrate")
         stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port))
@@ -294,12 +294,12 @@ def deployment(installed, pg_server, report_api, tmp_path_factory) -> Iterator[d
         stack.airflow("dags", "trigger", "upload_report")
         wait_for("upload_report", lambda: metadata.finished("upload_report"), stack)
         stack.airflow("dags", "unpause", "upload_inc_data")
-        unpaused_at = datetime.now(timezone.utc)
+        unpaused_at = datetime.now(UTC)
         expected = due_days(unpaused_at)
         wait_for(f"catch-up of {len(expected)} days",
                  lambda: len(metadata.runs("upload_inc_data")) >= len(expected)
                  and metadata.finished("upload_inc_data"), stack)
-        yield {"stack": stack, "metadata": metadata, "dsn": warehouse_dsn, "due": due_days(datetime.now(timezone.utc)),
+        yield {"stack": stack, "metadata": metadata, "dsn": warehouse_dsn, "due": due_days(datetime.now(UTC)),
                "api": report_api, "unpaused_at": unpaused_at}
     finally:
         stack.stop()

@@ -14,6 +14,7 @@ process: nothing of Airflow's configuration or state leaks into pytest.
 from __future__ import annotations
 
 import email
+import itertools
 import json
 import os
 import queue
@@ -25,23 +26,31 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg2.extensions
 import pytest
-
 from model import Model
+from sql_loading import DATA_TABLES, facts, retention, rows, snapshot
+
 from salesmart import pipeline
-from salesmart.airflow_support import (base_url_from_connection, business_day, credentials_from_connection,
-                                      dsn_from_connection, fail_fast, first_business_day, first_run, is_retryable)
+from salesmart.airflow_support import (
+    base_url_from_connection,
+    business_day,
+    credentials_from_connection,
+    dsn_from_connection,
+    fail_fast,
+    first_business_day,
+    first_run,
+    is_retryable,
+)
 from salesmart.api_server import ReportApiServer, make_server
 from salesmart.config import ConfigError
 from salesmart.files import BadInput
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
-from sql_loading import DATA_TABLES, facts, retention, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -90,7 +99,7 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_python(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-c", script, *args], check=False, env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=SUBPROCESS_TIMEOUT)
 
 
@@ -229,7 +238,7 @@ def test_dags_import_without_errors_or_network(parsed, dagbag):
 def test_tasks_run_in_a_chain(dagbag, dag_id, chain):
     dag = dagbag["dags"][dag_id]
     assert sorted(dag["tasks"]) == sorted(chain)
-    assert dag["edges"] == sorted([a, b] for a, b in zip(chain, chain[1:]))
+    assert dag["edges"] == sorted([a, b] for a, b in itertools.pairwise(chain))
 
 
 def test_daily_dag_catches_up_from_the_first_business_day(dagbag):
@@ -320,15 +329,14 @@ def test_daily_doc_tells_how_to_rerun_backfill_and_trigger(dagbag):
 
 
 def test_business_day_is_the_day_before_the_logical_date():
-    utc = timezone.utc
     # The scheduled run at 2025-01-06 06:00 UTC (its logical date) loads 2025-01-05.
-    assert business_day(datetime(2025, 1, 6, 6, tzinfo=utc)) == date(2025, 1, 5)
+    assert business_day(datetime(2025, 1, 6, 6, tzinfo=UTC)) == date(2025, 1, 5)
     # A manual run with logical date L, any time of day, loads the day before L's date; in UTC.
-    assert business_day(datetime(2025, 1, 6, 0, tzinfo=utc)) == date(2025, 1, 5)
-    assert business_day(datetime(2025, 1, 6, 23, 59, tzinfo=utc)) == date(2025, 1, 5)
+    assert business_day(datetime(2025, 1, 6, 0, tzinfo=UTC)) == date(2025, 1, 5)
+    assert business_day(datetime(2025, 1, 6, 23, 59, tzinfo=UTC)) == date(2025, 1, 5)
     assert business_day(datetime(2025, 1, 6, 1, tzinfo=timezone(timedelta(hours=3)))) == date(2025, 1, 4)
     # A manual run without a logical date loads the day before it was triggered.
-    assert business_day(None, datetime(2025, 1, 6, 9, tzinfo=utc)) == date(2025, 1, 5)
+    assert business_day(None, datetime(2025, 1, 6, 9, tzinfo=UTC)) == date(2025, 1, 5)
     with pytest.raises(ValueError, match="no business day"):
         business_day(None, None)
 
@@ -338,7 +346,7 @@ def test_first_business_day_setting():
     assert first_business_day({"SALESMART_FIRST_BUSINESS_DAY": " 2025-01-01 "}) == date(2025, 1, 1)
     with pytest.raises(ConfigError, match="SALESMART_FIRST_BUSINESS_DAY='2025-13-01' is not a YYYY-MM-DD date"):
         first_business_day({"SALESMART_FIRST_BUSINESS_DAY": "2025-13-01"})
-    assert first_run(date(2025, 1, 1)) == datetime(2025, 1, 2, tzinfo=timezone.utc)
+    assert first_run(date(2025, 1, 1)) == datetime(2025, 1, 2, tzinfo=UTC)
 
 
 def test_what_a_retry_cannot_fix_fails_at_once():
@@ -349,14 +357,12 @@ def test_what_a_retry_cannot_fix_fails_at_once():
     passing = [ReportApiError("get_increment 2025-01-05: still HTTP 503 after 5 attempts", retryable=True),
                psycopg2.OperationalError("server closed the connection unexpectedly")]
     for error in final:
-        with pytest.raises(AirflowFailException) as failed:
-            with fail_fast():
-                raise error
+        with pytest.raises(AirflowFailException) as failed, fail_fast():
+            raise error
         assert failed.value.__cause__ is error and str(error) in str(failed.value)
     for error in passing:
-        with pytest.raises(type(error)):
-            with fail_fast():
-                raise error
+        with pytest.raises(type(error)), fail_fast():
+            raise error
     # core's LoadError.retryable, once it exists, is obeyed.
     retryable_load = LoadError("lost connection")
     retryable_load.retryable = True
@@ -508,7 +514,8 @@ class AirflowRunner:
 def airflow(tmp_path_factory):
     """The DAG runner, on a freshly migrated Airflow metadata database."""
     home = tmp_path_factory.mktemp("airflow-home")
-    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=airflow_env(home), cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=False, env=airflow_env(home),
+                          cwd=REPO,
                           capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     runner = AirflowRunner(home)
