@@ -218,8 +218,6 @@ def report_api_client(conn_id: str = API_CONN_ID) -> ReportApiClient:
     return report_api_client_from_connection(_get_connection(conn_id))
 
 
-
-
 def alert(subject: str, text: str, level: int = logging.ERROR) -> None:
     """Tell the operators: a log line (ERROR unless told) always; an e-mail
     to SALESMART_ALERT_EMAIL (comma-separated) through the `smtp_default`
@@ -248,7 +246,8 @@ def day_flagged(day: date, flags: list[str]) -> None:
 
 
 def deadline_missed(context: dict[str, Any], **_: Any) -> None:
-    """DeadlineAlert callback of upload_inc_data: business day D is not loaded by its deadline."""
+    """DeadlineAlert callback of upload_inc_data: a run has not loaded its business day
+    SALESMART_LOAD_DEADLINE_HOURS after it was queued."""
     run = context["dag_run"]
     day = business_day(*(datetime.fromisoformat(run[key]) if run.get(key) else None
                          for key in ("logical_date", "run_after")))
@@ -256,11 +255,14 @@ def deadline_missed(context: dict[str, Any], **_: Any) -> None:
           f"{context['deadline']['deadline_time']} and is {run['state']}")
 
 
-def number_setting(name: str, default: float) -> float:
-    """A positive number from the environment where the DAG files are parsed."""
+def number_setting(name: str, default: float | None) -> float | None:
+    """A positive number from the environment where the DAG files are parsed;
+    `default` when the variable is unset or empty."""
     value = os.environ.get(name, "").strip()
+    if not value:
+        return default
     try:
-        number = float(value) if value else default
+        number = float(value)
     except ValueError:
         number = 0.0
     if number <= 0:
