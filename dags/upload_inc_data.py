@@ -124,9 +124,12 @@ def upload_inc_data():
     - CLI: `airflow tasks clear upload_inc_data --start-date 2025-01-06 --end-date 2025-01-06T23:59:59+00:00 --yes`
 
     **Load day D in a new run**: *Trigger* with logical date D+1 (any time but the scheduled 06:00,
-    and not in the future), e.g. `airflow dags trigger upload_inc_data --logical-date 2025-01-06T12:00:00+00:00`
+    and not later than now), e.g. `airflow dags trigger upload_inc_data --logical-date 2025-01-06T12:00:00+00:00`
     (loads 2025-01-05); without a logical date it loads yesterday. A logical date before the DAG's
     start_date is refused: use `salesmart run --from D1 --to D2` for days before the first business day.
+    A run dated later than now is failed as soon as it starts, with a note saying why (salesmart's
+    Airflow plugin): Airflow would keep it running, with no tasks, until that time, and hold up every
+    other run.
 
     **Backfill business days D1..D2** (the window is on logical dates, D+1 06:00 UTC), e.g. 2025-01-01..2025-01-10:
     `airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed`

@@ -48,6 +48,9 @@ API_CONN_ID = "report_api"
 FIRST_BUSINESS_DAY_VARIABLE = "SALESMART_FIRST_BUSINESS_DAY"
 ALERT_EMAIL_VARIABLE = "SALESMART_ALERT_EMAIL"
 
+# The DAGs in dags/, whose runs salesmart's Airflow plugin looks after.
+DAG_IDS = ("upload_inc_data", "upload_report")
+
 # The Assets the DAGs share: upload_report publishes the report (its
 # report_id in the event's extra), both DAGs update the marts.
 REPORT_ASSET = {"name": "salesmart_report", "uri": "salesmart://report-api/report"}
@@ -253,6 +256,21 @@ def deadline_missed(context: dict[str, Any], **_: Any) -> None:
                          for key in ("logical_date", "run_after")))
     alert(f"business day {day} is not loaded", f"{run['dag_id']} run {run['dag_run_id']} missed its deadline "
           f"{context['deadline']['deadline_time']} and is {run['state']}")
+
+
+def future_run_refusal(dag_id: str, run_id: str, logical_date: datetime | None, now: datetime) -> str | None:
+    """Why a run of a salesmart DAG is refused, or None when it may run.
+
+    A run whose logical date is later than now never gets its tasks started:
+    Airflow keeps it `running` with no tasks until that time, and with
+    max_active_runs=1 every other run of the DAG waits behind it. Any day
+    whose increment exists is loaded by a run dated before now (a run loads
+    the day before its logical date)."""
+    if dag_id not in DAG_IDS or logical_date is None or logical_date <= now:
+        return None
+    return (f"run {run_id} of {dag_id} refused: its logical date {logical_date.isoformat()} is later than now. "
+            "A run loads the day before its logical date: to load day D, trigger with a logical date on D+1 "
+            "that has passed, or with none to load yesterday")
 
 
 def number_setting(name: str, default: float | None) -> float | None:

@@ -402,11 +402,20 @@ def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
     wait_for("the backfilled run", lambda: metadata.finished("upload_inc_data") and metadata.task_states(
         "upload_inc_data", run_id)["load_day"][1] == 2, stack)
 
-    # A manual run with logical date D+1 (another time than the scheduled run's) loads D.
+    # A trigger dated later than now is refused at once, with a note saying why, and holds nothing up ...
+    future = datetime.combine(TODAY + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", future.isoformat())
+    # ... such as a manual run with logical date D+1 (another time than the scheduled run's), which loads D.
     logical = run_time(triggered) + timedelta(hours=6)
     stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", logical.isoformat())
     manual = wait_run(deployment, logical)
     assert manual[1:] == ("manual", logical, "success")
+    future_run = wait_run(deployment, future)
+    assert future_run[1:] == ("manual", future, "failed")
+    assert set(metadata.task_states("upload_inc_data", future_run[0]).values()) == {(None, 0)}    # nothing ran
+    [(note,)] = metadata.query("SELECT n.content FROM dag_run_note n JOIN dag_run r ON r.id = n.dag_run_id"
+                               " WHERE r.run_id = %s", future_run[0])
+    assert f"its logical date {future.isoformat()} is later than now" in note
 
     # A manual run without a logical date loads yesterday.
     yesterday = TODAY - timedelta(days=1)
@@ -432,7 +441,7 @@ def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
         db.close()
     assert len(deployment["api"].tasks) == 1
     # Re-running loaded days raised no deadline alert, and no deadline is left to raise one: a run that
-    # loaded its day dropped its deadline.
+    # loaded its day dropped its deadline, and so did the refused run.
     assert_no_deadline_alert(stack)
     assert metadata.query("SELECT count(*) FROM deadline") == [(0,)]
     assert_no_secret_in_logs(stack)
@@ -451,7 +460,7 @@ def test_bad_increment_fails_its_run_at_once_without_retries(deployment, api_dat
         fields = lines[1].split(",")
         fields[10] = "-5"                   # a negative quantity: bad input
         orders.write_bytes("\r\n".join([lines[0], ",".join(fields), *lines[2:]]).encode() + b"\r\n")
-        # Not the scheduled run's 06:00, and in the past: the scheduler holds back a manual run dated later than now.
+        # Not the scheduled run's 06:00, and in the past: a run dated later than now is refused.
         logical = run_time(day) + timedelta(hours=12)
         stack.airflow("dags", "trigger", "upload_inc_data", "--logical-date", logical.isoformat())
         started = time.monotonic()

@@ -44,6 +44,7 @@ from salesmart.airflow_support import (
     fail_fast,
     first_business_day,
     first_run,
+    future_run_refusal,
     is_retryable,
 )
 from salesmart.api_server import ReportApiServer, make_server
@@ -328,6 +329,18 @@ def test_a_run_not_done_by_its_deadline_raises_an_alert_only_when_a_deadline_is_
     assert parsed["deadline"]["dags"]["upload_inc_data"]["deadlines"] == [
         ["DagRunQueuedAtDeadline", 6 * 3600, "salesmart.airflow_support.deadline_missed"]]
     assert parsed["deadline"]["dags"]["upload_report"]["deadlines"] == []
+
+
+def test_a_run_dated_later_than_now_is_refused():
+    now = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
+    for past in (None, now, now - timedelta(hours=3)):
+        assert future_run_refusal("upload_inc_data", "manual__x", past, now) is None
+    # Only salesmart's own DAGs.
+    assert future_run_refusal("someone_elses_dag", "manual__x", now + timedelta(days=1), now) is None
+    for dag_id in ("upload_inc_data", "upload_report"):
+        refusal = future_run_refusal(dag_id, "manual__x", now + timedelta(seconds=1), now)
+        assert refusal.startswith(f"run manual__x of {dag_id} refused: its logical date 2025-01-06T09:30:01+00:00"
+                                  " is later than now")
 
 
 def test_daily_doc_tells_how_to_rerun_backfill_and_trigger(dagbag):
