@@ -28,6 +28,8 @@ MARTS = [Asset(**mart) for mart in airflow_support.MART_ASSETS]
         "retries": 3,
         "retry_delay": timedelta(minutes=5),
         # A multiplier in Airflow 3; `True` would mean 1, a constant delay.
+        # Try n waits retry_delay * 2**(n-1) plus up to as much again (a
+        # jitter fixed for the run and try): 5-10, 10-20, 20-40 minutes.
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(hours=2),
@@ -55,7 +57,9 @@ def upload_report():
        updates the mart Assets.
 
     Bad input, configuration errors and HTTP 401/403 fail the task at once, without retries;
-    HTTP 5xx, network trouble and a lost database connection are retried with backoff.
+    HTTP 5xx, network trouble and a lost database connection are retried: the first retry
+    5–10 minutes after the failure, the second 10–20, the third 20–40 (Airflow's exponential
+    backoff doubles the delay and adds up to as much again).
     A re-run (*Clear*) gives the same warehouse.
 
     **Connections:** `salesmart_db` and `report_api`, as for `upload_inc_data`.

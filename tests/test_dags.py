@@ -110,6 +110,7 @@ def run_python(script: str, *args: str, env: dict[str, str]) -> subprocess.Compl
 DAGBAG_SCRIPT = r"""
 import json, os, socket, sys
 from datetime import datetime, timezone, timedelta
+from types import SimpleNamespace
 
 # No database or network at import time: any connect() while parsing is recorded and refused.
 attempts = []
@@ -120,6 +121,7 @@ socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
 
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.taskinstance import TaskInstance
 from airflow.serialization.encoders import coerce_to_core_timetable
 from airflow.timetables.base import TimeRestriction
 
@@ -130,6 +132,20 @@ def seconds(value):
 
 def assets(items):
     return sorted(getattr(item, "name", str(item)) for item in items)
+
+# The least and the most minutes Airflow waits before each retry of `task`, over many runs: its own
+# formula (TaskInstance.next_retry_datetime) on the task's settings, for tries 1..retries.
+def retry_minutes(dag, task):
+    failed_at = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    waits = []
+    for try_number in range(1, task.retries + 1):
+        minutes = [(TaskInstance.next_retry_datetime(SimpleNamespace(
+                        task=task, dag_id=dag.dag_id, task_id=task.task_id, try_number=try_number,
+                        logical_date=failed_at + timedelta(days=day), end_date=failed_at,
+                        retry_delay_override=None)) - failed_at).total_seconds() / 60
+                   for day in range(300)]
+        waits.append([min(minutes), max(minutes)])
+    return waits
 
 def parse(first_business_day, deadline_hours=None):
     for name, value in (("SALESMART_FIRST_BUSINESS_DAY", first_business_day),
@@ -159,6 +175,7 @@ def parse(first_business_day, deadline_hours=None):
             "task_settings": {t.task_id: {"retries": t.retries, "backoff": t.retry_exponential_backoff,
                                           "max_retry_delay": seconds(t.max_retry_delay),
                                           "retry_delay": seconds(t.retry_delay),
+                                          "retry_minutes": retry_minutes(dag, t),
                                           "execution_timeout": seconds(t.execution_timeout),
                                           "on_failure_callback": [f"{c.__module__}.{c.__name__}"
                                                                   for c in (t.on_failure_callback or [])],
@@ -329,6 +346,21 @@ def test_a_run_not_done_by_its_deadline_raises_an_alert_only_when_a_deadline_is_
     assert parsed["deadline"]["dags"]["upload_inc_data"]["deadlines"] == [
         ["DagRunQueuedAtDeadline", 6 * 3600, "salesmart.airflow_support.deadline_missed"]]
     assert parsed["deadline"]["dags"]["upload_report"]["deadlines"] == []
+
+
+@pytest.mark.parametrize("dag_id", ["upload_inc_data", "upload_report"])
+def test_retries_come_when_the_docs_say(dagbag, dag_id):
+    # Airflow's backoff doubles the delay from 5 minutes and adds a jitter of up to as much again: the
+    # first retry comes 5 to 10 minutes after the failure (8.8 was seen), not after exactly 5.
+    dag = dagbag["dags"][dag_id]
+    documented = [(5, 10), (10, 20), (20, 40)]
+    for task_id, settings in dag["task_settings"].items():
+        assert len(settings["retry_minutes"]) == len(documented), task_id
+        for (least, most), (low, high) in zip(settings["retry_minutes"], documented):
+            assert low <= least < low * 1.05 and high * 0.95 < most < high, (task_id, least, most)
+    text = "the first retry 5–10 minutes after the failure, the second 10–20, the third 20–40"
+    for doc in (dag["doc_md"], (REPO / "README.md").read_text()):
+        assert text in " ".join(doc.split())
 
 
 def test_a_run_dated_later_than_now_is_refused():
