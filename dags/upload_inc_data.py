@@ -107,7 +107,8 @@ def upload_inc_data():
        rebuilds the marts of every day, week and month they touch. Updates the mart Assets. When
        `reporting.day_quality` flags the loaded day (orders far below or above its weekday, a burst of
        refunds, a day delivered empty, a new item or city), logs a `salesmart alert` warning (mailed
-       like the others); the task still succeeds.
+       like the others); the task still succeeds. One `load_day` at a time across all runs, backfills
+       included.
 
     Bad input, configuration errors and HTTP 401/403 fail the task at once, without retries;
     HTTP 5xx, network trouble and a lost database connection are retried: the first retry
@@ -136,8 +137,9 @@ def upload_inc_data():
     other run.
 
     **Backfill business days D1..D2** (the window is on logical dates, D+1 06:00 UTC), e.g. 2025-01-01..2025-01-10:
-    `airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed`
-    (`--dry-run` first lists the runs).
+    `airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed --max-active-runs 1`
+    (`--dry-run` first lists the runs; `--max-active-runs 1` runs the days one after another in
+    date order, as the catch-up does).
     """
 
     @task(inlets=[REPORT], outlets=[REPORT])
@@ -161,7 +163,9 @@ def upload_inc_data():
                 found = api.find_increment(report_id, day) is not None
         return PokeReturnValue(is_done=found, xcom_value=report_id)
 
-    @task(outlets=MARTS)
+    # One load at a time whatever a backfill's own limit: parallel loads would
+    # only wait for each other on the warehouse lock, holding worker slots.
+    @task(outlets=MARTS, max_active_tis_per_dag=1)
     def load_day(report_id: str, logical_date=None, dag_run=None) -> None:
         """Business day D's increment into staging and the marts, in one transaction; a warning
         when reporting.day_quality flags the day."""

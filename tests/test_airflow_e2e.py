@@ -385,7 +385,7 @@ def test_scheduler_loads_every_due_business_day_exactly_once(deployment, api_dat
 
 def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
     stack, metadata, due = deployment["stack"], deployment["metadata"], deployment["due"]
-    cleared, backfilled, triggered = due[0], due[1], due[2]
+    cleared, backfilled, triggered = due[0], due[1:3], due[2]
 
     # Re-run business day D: clear its run (logical date D+1 06:00 UTC).
     after = (cleared + timedelta(days=1)).isoformat()
@@ -394,13 +394,18 @@ def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
     wait_for("the cleared run", lambda: metadata.finished("upload_inc_data") and metadata.task_states(
         "upload_inc_data", metadata.runs("upload_inc_data")[0][0])["load_day"] == ("success", 2), stack)
 
-    # Backfill business days D1..D2 (here one day).
-    after = (backfilled + timedelta(days=1)).isoformat()
-    stack.airflow("backfill", "create", "--dag-id", "upload_inc_data", "--from-date", after,
-                  "--to-date", f"{after}T06:00:00+00:00", "--reprocess-behavior", "completed")
-    run_id = next(run[0] for run in metadata.runs("upload_inc_data") if run[2] == run_time(backfilled))
-    wait_for("the backfilled run", lambda: metadata.finished("upload_inc_data") and metadata.task_states(
-        "upload_inc_data", run_id)["load_day"][1] == 2, stack)
+    # Backfill business days D1..D2 (here two days): one after the other, in date order.
+    start, end = ((day + timedelta(days=1)).isoformat() for day in (backfilled[0], backfilled[-1]))
+    stack.airflow("backfill", "create", "--dag-id", "upload_inc_data", "--from-date", start,
+                  "--to-date", f"{end}T06:00:00+00:00", "--reprocess-behavior", "completed", "--max-active-runs", "1")
+    run_ids = [run[0] for run in metadata.runs("upload_inc_data") if run[2] in {run_time(day) for day in backfilled}]
+    assert len(run_ids) == len(backfilled)
+    wait_for("the backfilled runs", lambda: metadata.finished("upload_inc_data") and all(
+        metadata.task_states("upload_inc_data", run_id)["load_day"][1] == 2 for run_id in run_ids), stack)
+    [(_, first_ended), (second_started, _)] = [metadata.query(
+        "SELECT start_date, end_date FROM task_instance WHERE dag_id = 'upload_inc_data' AND task_id = 'load_day'"
+        " AND run_id = %s", run_id)[0] for run_id in run_ids]
+    assert first_ended <= second_started
 
     # A trigger dated later than now is refused at once, with a note saying why, and holds nothing up ...
     future = datetime.combine(TODAY + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
@@ -434,7 +439,7 @@ def test_readme_clear_backfill_and_trigger_reload_a_day(deployment, api_data):
 
     db = psycopg2.connect(deployment["dsn"])
     try:
-        reloaded = [cleared, backfilled, triggered, yesterday]
+        reloaded = [cleared, *backfilled, triggered, yesterday]
         assert increment_loads(db) == {day: 1 + reloaded.count(day) for day in {*due, yesterday}}
         assert_warehouse_equals_model(db, model_of_days(api_data, REPORT_START, REPORT_END, sorted({*due, yesterday})))
     finally:

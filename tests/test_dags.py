@@ -176,6 +176,7 @@ def parse(first_business_day, deadline_hours=None):
                                           "max_retry_delay": seconds(t.max_retry_delay),
                                           "retry_delay": seconds(t.retry_delay),
                                           "retry_minutes": retry_minutes(dag, t),
+                                          "max_active_tis_per_dag": t.max_active_tis_per_dag,
                                           "execution_timeout": seconds(t.execution_timeout),
                                           "on_failure_callback": [f"{c.__module__}.{c.__name__}"
                                                                   for c in (t.on_failure_callback or [])],
@@ -361,6 +362,12 @@ def test_retries_come_when_the_docs_say(dagbag, dag_id):
     text = "the first retry 5–10 minutes after the failure, the second 10–20, the third 20–40"
     for doc in (dag["doc_md"], (REPO / "README.md").read_text()):
         assert text in " ".join(doc.split())
+
+
+def test_one_day_is_loaded_at_a_time_whatever_the_runs(dagbag):
+    settings = dagbag["dags"]["upload_inc_data"]["task_settings"]
+    assert settings["load_day"]["max_active_tis_per_dag"] == 1
+    assert "--max-active-runs 1" in dagbag["dags"]["upload_inc_data"]["doc_md"]
 
 
 def test_a_run_dated_later_than_now_is_refused():
