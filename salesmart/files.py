@@ -5,8 +5,9 @@ and lengths by the landing column types (its error context names the line and
 column), the rules (non-negative, non-empty, status) by landing's CHECK
 constraints. Python keeps to what PostgreSQL cannot do or would read too
 liberally: the header (column order, unknown and duplicated names, BOM),
-NUL bytes, UTF-8, timestamps in any format but ISO ('now', '06/03/2025')
-and numbers in notations other than plain decimal ('1_000', '0x1F'), plus
+NUL bytes, UTF-8, timestamps in any format but ISO ('now', '06/03/2025') or
+past the day (24:00:00) and numbers in notations other than plain decimal
+('1_000', '0x1F'), plus
 the checksum and the physical line number of every row. A file without
 quotes goes through in whole chunks by bytes operations; one with quoted
 fields, blank lines or anything suspicious goes through the csv module line
@@ -65,8 +66,11 @@ class Syntax:
 TEXT = Syntax("text", r"(?s:.*)", in_chunk=r"[^,]*+")
 INTEGER = Syntax("integer", r"-?[0-9]++")
 NUMBER = Syntax("number", r"-?(?:[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)")
-TIMESTAMP = Syntax("timestamp (YYYY-MM-DD[THH:MM[:SS[.ffffff]]])",
-                   r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?")
+# Hours 00-23, minutes and seconds 00-59: PostgreSQL reads 24:00:00 as the next day's midnight and a 60th
+# second as the next minute, which would move an order to another business day.
+TIMESTAMP = Syntax("timestamp (YYYY-MM-DD[THH:MM[:SS[.ffffff]]], hours 00-23)",
+                   r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                   r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?)?")
 
 
 @dataclass(frozen=True)
@@ -377,10 +381,16 @@ class ValidatingReader:
         width = len(self._header)
         blank_lines = 0
         while True:
+            first_line = self._line_no + 1  # where the next record starts
             try:
                 record = next(records, None)
             except csv.Error as error:
-                raise BadInput(self.name, self._line_no, None, f"malformed CSV: {error}") from None
+                # A quote opened and never closed takes the lines after it into its field: the record
+                # is named by the line it began on, not by the one where the csv module gave up.
+                problem = (f"malformed CSV: the record that starts on this line runs on to line {self._line_no}"
+                           f" without ending (an unbalanced quote?): {error}" if self._line_no > first_line
+                           else f"malformed CSV: {error}")
+                raise BadInput(self.name, first_line, None, problem) from None
             if record is None:
                 break
             if not record:

@@ -108,6 +108,22 @@ def _duplicate_payment_amount(lines: list[str]) -> bytes:
     return crlf([lines[0] + ",payment_amount"] + [line + ",99999" for line in lines[1:]])
 
 
+def with_order_field(lines: list[str], line_no: int, column: int, value: str) -> list[str]:
+    """`lines` with one field set to `value` on every copy of the order on physical line `line_no`."""
+    order = lines[line_no - 1].split(",")[UNIQ_ID]
+    return [",".join(value if index == column else field for index, field in enumerate(line.split(",")))
+            if number > 1 and line.split(",")[UNIQ_ID] == order else line
+            for number, line in enumerate(lines, start=1)]
+
+
+def _unclosed_quote(lines: list[str]) -> bytes:
+    """A quote opened in a field of line 7 and never closed, in a file long enough that the csv module
+    gives up only about a thousand lines later (its field limit is 131072 characters)."""
+    opened = _quoted(lines[6], '"Anne')
+    repeats = 150_000 // len("".join(lines[1:])) + 1
+    return crlf(lines[:6] + [opened] + lines[7:] + lines[1:] * repeats)
+
+
 def _quoted(line: str, first_name: str = '"Anne, Marie"') -> str:
     fields = line.split(",")
     fields[FIRST_NAME] = first_name
@@ -169,6 +185,14 @@ BAD_INPUTS = {
     "hexadecimal integer": Bad(ORDERS, lambda lines: crlf(with_field(lines, 11, QUANTITY, "0x1F")), 11, "quantity"),
     "carriage return inside a field": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, FIRST_NAME, "An\rn")), 7,
                                           None),
+    # An hour is 00-23 (PostgreSQL reads 24:00:00 as the next day's midnight, and a 60th second as the
+    # next minute): every copy of the order on line 2 moved, so no copy that differs gives it away.
+    "hour 24": Bad(ORDERS, lambda lines: crlf(with_order_field(lines, 2, DATE_TIME, f"{DAY}T24:00:00")), 2,
+                   "date_time"),
+    "second 60": Bad(ORDERS, lambda lines: crlf(with_order_field(lines, 2, DATE_TIME, f"{DAY}T23:59:60")), 2,
+                     "date_time"),
+    # An unbalanced quote is reported where the quoted field began, not where the csv module gave up.
+    "quote never closed": Bad(ORDERS, _unclosed_quote, 7, None),
     # The line stays the file's physical line after quoted fields, line ends inside quotes and blank lines.
     "bad value after quotes and blank lines": Bad(ORDERS, lambda lines: crlf(
         [lines[0], _quoted(lines[1]), "", _quoted(lines[2], '"Anne\r\nMarie"')] + [""] * 2
