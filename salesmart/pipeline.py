@@ -1,11 +1,11 @@
 """The loads as the CLI and the Airflow DAGs run them: fetch, download every
 file whole, then one transaction per delivery (an increment's day, or the
 full report) for its staging merges and the marts of every day it touched."""
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 from salesmart import progress
+from salesmart.downloads import run_folder
 from salesmart.report_api import Report, ReportApiClient
 from salesmart.warehouse import LoadError, SourceFile, complete_delivery, day_flags, load_delivery
 
@@ -17,9 +17,9 @@ def days_between(first: date, last: date) -> list[date]:
 def download_and_load(dsn: str, api: ReportApiClient, urls: dict[str, str], *, load_kind: str,
                       date_from: date, date_to: date, where: str) -> None:
     """Downloads every file first (nothing changes unless the delivery came
-    whole), then loads them in one transaction."""
-    with tempfile.TemporaryDirectory(prefix="salesmart-") as folder:
-        files = [SourceFile(api.download(url, Path(folder) / f"{name}.csv"), url)
+    whole), into a folder of this run's own, then loads them in one transaction."""
+    with run_folder() as folder:
+        files = [SourceFile(api.download(url, folder / f"{name}.csv"), url)
                  for name, url in sorted(urls.items())]
         load_delivery(dsn, files, load_kind=load_kind, where=where, date_from=date_from, date_to=date_to)
 
