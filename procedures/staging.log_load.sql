@@ -1,6 +1,7 @@
 -- Writes one staging.load_log row: the staging merges log their success
--- with it, and the loader logs a failed load with it after rolling the
--- load back. A success is also reported as a NOTICE, for whoever called.
+-- with it, and staging.log_failed_load a failed load. No loader may call it
+-- (a success row it wrote would record a load that never happened). A
+-- success is also reported as a NOTICE, for whoever called.
 CREATE OR REPLACE PROCEDURE staging.log_load(
     p_file_kind          text,
     p_load_kind          text,
@@ -37,5 +38,5 @@ END;
 $$;
 
 COMMENT ON PROCEDURE staging.log_load(text, text, text, text, date, date, text, bigint, bigint, bigint, bigint, text, text, timestamptz) IS
-    'Writes a staging.load_log row. The staging merges log their successes; a loader logs a failed '
-    'load with it after rolling the load back (p_status => ''failed'', p_error_message).';
+    'Internal: writes a staging.load_log row. The staging merges log their successes with it, '
+    'staging.log_failed_load the failures a loader records.';

@@ -15,6 +15,10 @@
 -- is the delivered row, and it is simply inserted. That is most of a new
 -- day's orders; only the other keys (re-delivered, re-dated, out of date)
 -- take the full recomputation from the history.
+--
+-- Every lookup in staging and the history is a probe, of a primary key (one
+-- per key, in key order) or of a row address: no statement joins the whole
+-- staging table by a method the planner would choose.
 CREATE OR REPLACE PROCEDURE staging.merge_delivery(
     p_table       text,
     p_key_columns text[],
@@ -25,19 +29,21 @@ CREATE OR REPLACE PROCEDURE staging.merge_delivery(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_staging  text := format('staging.%I', p_table);
-    v_history  text := format('staging.%I', p_table || '_delivery');
-    v_columns  text;
-    v_content  text[];
-    v_keys     text;
-    v_c_keys   text;
-    v_n_keys   text;
-    v_a_keys   text;
-    v_p_keys   text;
-    v_h_keys   text;
-    v_touched  date[];
-    v_new_days date[];
-    v_affected bigint;
+    v_staging   text := format('staging.%I', p_table);
+    v_history   text := format('staging.%I', p_table || '_delivery');
+    v_columns   text;
+    v_content   text[];
+    v_keys      text;
+    v_c_keys    text;
+    v_n_keys    text;
+    v_a_keys    text;
+    v_p_keys    text;
+    v_h_keys    text;
+    v_n_content text;
+    v_p_content text;
+    v_touched   date[];
+    v_new_days  date[];
+    v_affected  bigint;
 BEGIN
     CALL staging.lock_warehouse();
 
@@ -51,6 +57,9 @@ BEGIN
            string_agg(format('p.%I', k), ', '), string_agg(format('h.%I', k), ', ')
     INTO v_keys, v_c_keys, v_n_keys, v_a_keys, v_p_keys, v_h_keys
     FROM unnest(p_key_columns) AS k;
+    SELECT string_agg(format('n.%I', col), ', '), string_agg(format('p.%I', col), ', ')
+    INTO v_n_content, v_p_content
+    FROM unnest(v_content) AS col;
 
     -- The keys whose current version may change otherwise than by an insert:
     -- those the replaced deliveries held, and the delivered keys that
@@ -101,15 +110,19 @@ BEGIN
             v_keys, v_columns, v_history, v_h_keys, v_a_keys);
         ANALYZE pg_temp.salesmart_current;
 
-        -- The current rows of the affected keys, before they change: read from
-        -- staging once, so that their old dates, and which keys are to be
-        -- deleted, updated or inserted, come from this small table instead of
-        -- a join with the whole staging table each.
+        -- The current rows of the affected keys, before they change, with their
+        -- row address in staging (salesmart_row): read from staging once, so
+        -- that their old dates, and which rows are to be replaced or deleted,
+        -- come from this small table instead of a join with the whole staging
+        -- table each. The addresses hold to the end of the merge: no one else
+        -- writes staging under the writer lock, and nothing below moves a row
+        -- before the DELETE that uses them.
         EXECUTE format(
             'CREATE TEMP TABLE salesmart_previous ON COMMIT DROP AS
              SELECT c.*
              FROM (SELECT %4$s FROM pg_temp.salesmart_affected ORDER BY %4$s) AS a
-             CROSS JOIN LATERAL (SELECT * FROM %1$s AS c WHERE (%2$s) = (%3$s) LIMIT 1) AS c',
+             CROSS JOIN LATERAL (SELECT c.ctid AS salesmart_row, c.* FROM %1$s AS c
+                                 WHERE (%2$s) = (%3$s) LIMIT 1) AS c',
             v_staging, v_c_keys, v_a_keys, v_keys);
         ANALYZE pg_temp.salesmart_previous;
 
@@ -121,26 +134,24 @@ BEGIN
             p_date_column)
         INTO v_touched;
 
+        -- A staging row goes when its key has no current version any more, or
+        -- one that differs: found by its row address (a TID scan, one fetch per
+        -- row), then the keys' new versions are inserted (a primary-key probe
+        -- each). Rows that stay as they are are not written.
         EXECUTE format(
-            'DELETE FROM %1$s AS c USING pg_temp.salesmart_previous AS p
-             WHERE (%2$s) = (%3$s)
-               AND NOT EXISTS (SELECT FROM pg_temp.salesmart_current AS n WHERE (%4$s) = (%3$s))',
-            v_staging, v_c_keys, v_p_keys, v_n_keys);
-        EXECUTE format(
-            'UPDATE %1$s AS c SET %2$s
-             FROM pg_temp.salesmart_current AS n JOIN pg_temp.salesmart_previous AS p ON (%3$s) = (%4$s)
-             WHERE (%5$s) = (%3$s) AND (%6$s) IS DISTINCT FROM (%7$s)',
-            v_staging,
-            (SELECT string_agg(format('%1$I = n.%1$I', col), ', ') FROM unnest(v_content) AS col),
-            v_n_keys, v_p_keys, v_c_keys,
-            (SELECT string_agg(format('p.%I', col), ', ') FROM unnest(v_content) AS col),
-            (SELECT string_agg(format('n.%I', col), ', ') FROM unnest(v_content) AS col));
+            'DELETE FROM %1$s
+             WHERE ctid = ANY (ARRAY(
+                 SELECT p.salesmart_row FROM pg_temp.salesmart_previous AS p
+                 WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_current AS n
+                                   WHERE (%2$s) = (%3$s) AND (%4$s) IS NOT DISTINCT FROM (%5$s))))',
+            v_staging, v_n_keys, v_p_keys, v_n_content, v_p_content);
         EXECUTE format(
             'INSERT INTO %1$s (%2$s)
              SELECT %2$s FROM pg_temp.salesmart_current AS n
-             WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_previous AS p WHERE (%3$s) = (%4$s))
-             ORDER BY %5$s',
-            v_staging, v_columns, v_p_keys, v_n_keys, v_keys);
+             WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_previous AS p
+                               WHERE (%3$s) = (%4$s) AND (%5$s) IS NOT DISTINCT FROM (%6$s))
+             ORDER BY %7$s',
+            v_staging, v_columns, v_p_keys, v_n_keys, v_p_content, v_n_content, v_keys);
         DROP TABLE pg_temp.salesmart_current, pg_temp.salesmart_previous;
     END IF;
     DROP TABLE pg_temp.salesmart_affected;

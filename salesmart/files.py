@@ -1,9 +1,9 @@
 """The source's CSV files: their columns, and a stream of their lines for COPY.
 
-PostgreSQL checks the values while it COPYs them into landing: types, ranges
-and lengths by the landing column types (its error context names the line and
-column), the rules (non-negative, non-empty, status) by landing's CHECK
-constraints. Python keeps to what PostgreSQL cannot do or would read too
+PostgreSQL checks the values while it COPYs them into landing: types and
+ranges by the landing column types (its error context names the line and
+column), the rules (non-negative, non-empty, status, lengths) by landing's
+CHECK constraints. Python keeps to what PostgreSQL cannot do or would read too
 liberally: the header (column order, unknown and duplicated names, BOM),
 NUL bytes, UTF-8, timestamps in any format but ISO ('now', '06/03/2025') or
 past the day (24:00:00) and numbers in notations other than plain decimal
@@ -78,6 +78,7 @@ class Column:
     name: str
     syntax: Syntax
     optional: bool = False  # older files lack it; landing's column default fills in
+    may_be_empty: bool = False  # an empty value is an empty string (COPY's FORCE_NOT_NULL), not missing
 
 
 @dataclass(frozen=True)
@@ -95,31 +96,37 @@ class FileKind:
 NEGATIVE = "negative value"
 EMPTY = "empty value"
 NOT_A_NUMBER = "NaN is not a number"
+TOO_LONG = "longer than {length} characters (trailing spaces count): it would not be stored as written"
 
 
 def _rules(table: str, non_negative: tuple[str, ...] = (), non_empty: tuple[str, ...] = (),
-           numbers: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
-    """The landing constraints of migrations 0007 and 0011, by their naming."""
+           numbers: tuple[str, ...] = (), lengths: dict[str, int] | None = None) -> dict[str, tuple[str, str]]:
+    """The landing constraints of migrations 0007, 0011 and 0018, by their naming."""
     return ({f"{table}_{column}_check": (column, NEGATIVE) for column in non_negative}
             | {f"{table}_{column}_not_empty": (column, EMPTY) for column in non_empty}
-            | {f"{table}_{column}_not_nan": (column, NOT_A_NUMBER) for column in numbers})
+            | {f"{table}_{column}_not_nan": (column, NOT_A_NUMBER) for column in numbers}
+            | {f"{table}_{column}_length": (column, TOO_LONG.format(length=length))
+               for column, length in (lengths or {}).items()})
 
 
 FILE_KINDS = {kind.name: kind for kind in (
     FileKind("user_order_log", (
         Column("uniq_id", TEXT), Column("date_time", TIMESTAMP), Column("city_id", INTEGER),
-        Column("city_name", TEXT), Column("customer_id", INTEGER), Column("first_name", TEXT),
-        Column("last_name", TEXT), Column("item_id", INTEGER), Column("item_name", TEXT),
+        Column("city_name", TEXT), Column("customer_id", INTEGER),
+        # A customer may lack a first or a last name; an item or a city always has one.
+        Column("first_name", TEXT, may_be_empty=True), Column("last_name", TEXT, may_be_empty=True),
+        Column("item_id", INTEGER), Column("item_name", TEXT),
         Column("quantity", INTEGER), Column("payment_amount", NUMBER), Column("status", TEXT, optional=True),
     ), date_column="date_time", line_column="id", rules=_rules(
         "user_order_log", non_negative=("quantity", "payment_amount"), numbers=("payment_amount",),
-        non_empty=("uniq_id", "city_name", "first_name", "last_name", "item_name"))
+        non_empty=("uniq_id", "city_name", "item_name"),
+        lengths={"uniq_id": 32, "city_name": 100, "first_name": 100, "last_name": 100, "item_name": 100})
         | {"user_order_log_status_check": ("status", "not a valid status (shipped or refunded)")}),
     FileKind("user_activity_log", (
         Column("uniq_id", TEXT), Column("date_time", TIMESTAMP), Column("action_id", INTEGER),
         Column("customer_id", INTEGER), Column("quantity", INTEGER),
     ), date_column="date_time", line_column="id",
-        rules=_rules("user_activity_log", non_negative=("quantity",), non_empty=("uniq_id",))),
+        rules=_rules("user_activity_log", non_negative=("quantity",), non_empty=("uniq_id",), lengths={"uniq_id": 32})),
     FileKind("customer_research", (
         Column("date_id", TIMESTAMP), Column("category_id", INTEGER), Column("geo_id", INTEGER),
         Column("sales_qty", INTEGER), Column("sales_amt", NUMBER),
@@ -128,7 +135,8 @@ FILE_KINDS = {kind.name: kind for kind in (
     FileKind("price_log", (
         Column("item_name", TEXT), Column("price", NUMBER),
     ), date_column=None, has_header=False,
-        rules=_rules("price_log", non_negative=("price",), non_empty=("item_name",), numbers=("price",))),
+        rules=_rules("price_log", non_negative=("price",), non_empty=("item_name",), numbers=("price",),
+                     lengths={"item_name": 100})),
 )}
 
 
@@ -186,7 +194,10 @@ class ValidatingReader:
     @property
     def copy_sql(self) -> str:
         columns = ", ".join(["line_no"] + [column.name for _, column in self._present])
-        return f"COPY landing.{self.kind.name} ({columns}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+        may_be_empty = ", ".join(column.name for _, column in self._present if column.may_be_empty)
+        force_not_null = f", FORCE_NOT_NULL ({may_be_empty})" if may_be_empty else ""
+        return (f"COPY landing.{self.kind.name} ({columns}) FROM STDIN"
+                f" WITH (FORMAT csv, ENCODING 'UTF8'{force_not_null})")
 
     def read(self, size: int = -1) -> bytes:
         if size < 0:
@@ -404,7 +415,7 @@ class ValidatingReader:
                     raise BadInput(self.name, line, self._header[position], "NUL byte")
             for position, column in self._present:
                 value = record[position]
-                if value == "":
+                if value == "" and not column.may_be_empty:
                     raise BadInput(self.name, line, column.name, EMPTY)
                 if not column.syntax.matches(value):
                     raise BadInput(self.name, line, column.name, f"{value!r} is not a valid {column.syntax.name}")

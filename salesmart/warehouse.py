@@ -7,8 +7,11 @@ transaction: the staging merges and the marts of every business day, ISO
 week and month they touched commit together or not at all (SPEC 4.4)."""
 import logging
 import os
+import re
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,9 +34,29 @@ DEFAULT_STATEMENT_TIMEOUT = "1h"
 FAILED_LOG_PATIENCE_SECONDS = 15.0
 
 # SQLSTATE classes and codes that a later attempt may not meet: the
-# connection or server went away, a timeout, a serialization failure.
-RETRYABLE_CLASSES = ("08", "40", "57")
-RETRYABLE_CODES = ("55P03", "53300")
+# connection or server went away, a timeout, a serialization failure, a
+# resource the server ran out of (a full disk, too many connections).
+RETRYABLE_CLASSES = ("08", "40", "53", "57")
+RETRYABLE_CODES = ("55P03",)
+DISK_FULL = "53100"
+
+# A load that waits on a lock longer than LOCK_WAIT_REPORT_AFTER seconds says
+# in its log who holds it (checked every LOCK_WAIT_CHECK_INTERVAL seconds, from
+# a connection of its own), and again every LOCK_WAIT_REPEAT seconds it lasts.
+LOCK_WAIT_REPORT_AFTER = 30.0
+LOCK_WAIT_CHECK_INTERVAL = 5.0
+LOCK_WAIT_REPEAT = 300.0
+LOCK_HOLDERS = """
+SELECT l.waitstart, l.mode, coalesce(l.relation::pg_catalog.regclass::text, 'a ' || l.locktype || ' lock'),
+       extract(epoch FROM clock_timestamp() - l.waitstart),
+       h.pid, a.application_name, a.usename, a.query_start, a.query
+FROM pg_catalog.pg_locks AS l
+CROSS JOIN LATERAL unnest(pg_catalog.pg_blocking_pids(l.pid)) AS h(pid)
+LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = h.pid
+WHERE l.pid = %s AND NOT l.granted AND l.waitstart < clock_timestamp() - make_interval(secs => %s)
+ORDER BY l.waitstart, h.pid
+"""
+QUERY_SHOWN_CHARS = 300
 
 
 class LoadError(RuntimeError):
@@ -121,7 +144,12 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
     try:
         connection = connect(dsn)
         days: list[date] = []
-        with connection.cursor() as cursor:
+        with reporting_lock_waits(dsn, connection.get_backend_pid()), connection.cursor() as cursor:
+            # What aborted loads left in landing goes first, committed on its
+            # own, so that this load's rollback does not bring it back.
+            failed_step = "emptying landing"
+            _empty_landing(cursor)
+            connection.commit()
             # The writer lock first: no other load COPYs into landing while
             # this one's rows are there, so each merge can TRUNCATE landing.
             failed_step = "waiting for the warehouse writer lock"
@@ -139,7 +167,7 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
                     days = touched
             failed_step = "the marts"
             _rebuild_marts(cursor, days)
-        connection.commit()
+            connection.commit()
         return days
     except (BadInput, LoadError, psycopg2.Error) as error:
         message = _error_message(error)
@@ -149,6 +177,16 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
     finally:
         if connection is not None:
             connection.close()
+
+
+def _empty_landing(cursor) -> None:
+    """staging.empty_landing: the space of rows that aborted loads left in landing back, in the caller's
+    transaction (which the caller commits on its own)."""
+    cursor.execute("CALL staging.empty_landing()")
+    kept = cursor.fetchone()[0]
+    if kept:
+        logger.info("landing tables not emptied (another session is using them, or they hold committed rows): %s",
+                    ", ".join(kept))
 
 
 def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
@@ -217,7 +255,10 @@ def _error_message(error: Exception) -> str:
         # COPY's context names the line and column PostgreSQL refused.
         context = (error.diag.context or "").splitlines()
         copy_context = [line for line in context if line.startswith("COPY ")]
-        return error.diag.message_primary + (f" ({copy_context[0]})" if copy_context else "")
+        message = error.diag.message_primary + (f" ({copy_context[0]})" if copy_context else "")
+        if error.pgcode == DISK_FULL:
+            return f"no space left on the database server's disk: {message}"
+        return message
     # libpq's own messages (a lost connection) span lines: one line for the log and the load log.
     return " ".join(str(error).split())
 
@@ -237,7 +278,9 @@ def _log_failed_loads(dsn: str, connection, files: list[SourceFile], failed_step
                       started_at: datetime) -> None:
     """One failed load-log row per file of the rolled-back load, written after
     the rollback; on a fresh connection when the load's own one is gone (a
-    terminated session, a server restart), waiting a little for the server."""
+    terminated session, a server restart), waiting a little for the server.
+    Landing is emptied first: on a full disk, the space the rolled-back COPYs
+    took is what the log rows need."""
     rows = [(file.kind.name, load_kind, file.logged_source, file.path.name, date_from, date_to,
              message if failed_step in (None, file.path.name) else f"rolled back: {failed_step} failed: {message}",
              started_at) for file in files]
@@ -251,12 +294,19 @@ def _log_failed_loads(dsn: str, connection, files: list[SourceFile], failed_step
                 if target is None or target.closed:
                     fresh = target = connect(dsn)
                 target.rollback()
+                try:
+                    with target, target.cursor() as cursor:
+                        _empty_landing(cursor)
+                except psycopg2.Error as error:
+                    if target.closed:
+                        raise
+                    logger.warning("could not empty landing after the failed load: %s", _error_message(error))
                 with target, target.cursor() as cursor:
                     for row in rows:
                         cursor.execute(
-                            "CALL staging.log_load(p_file_kind => %s, p_load_kind => %s, p_source => %s,"
-                            " p_file_name => %s, p_date_from => %s, p_date_to => %s, p_status => 'failed',"
-                            " p_error_message => %s, p_started_at => %s)", row)
+                            "CALL staging.log_failed_load(p_file_kind => %s, p_load_kind => %s, p_source => %s,"
+                            " p_file_name => %s, p_date_from => %s, p_date_to => %s, p_error_message => %s,"
+                            " p_started_at => %s)", row)
                 return
             except psycopg2.Error as error:
                 if target is not None:
@@ -269,3 +319,66 @@ def _log_failed_loads(dsn: str, connection, files: list[SourceFile], failed_step
     finally:
         if fresh is not None:
             fresh.close()
+
+
+@contextmanager
+def reporting_lock_waits(dsn: str, pid: int) -> Iterator[None]:
+    """While the block runs, a thread watches the load's server session `pid`: when it has waited on a lock
+    longer than LOCK_WAIT_REPORT_AFTER, the load's log says who holds that lock, so that a load that hangs
+    explains itself. A load that ends sooner never opens the watcher's connection."""
+    stop = threading.Event()
+    watcher = threading.Thread(target=_report_lock_waits, args=(dsn, pid, stop), name="salesmart-lock-waits",
+                               daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=15)
+
+
+def _report_lock_waits(dsn: str, pid: int, stop: threading.Event) -> None:
+    if stop.wait(LOCK_WAIT_REPORT_AFTER):
+        return
+    try:
+        connection = psycopg2.connect(dsn, connect_timeout=10, application_name="salesmart lock-wait report")
+    except psycopg2.Error as error:
+        logger.warning("cannot watch the load's lock waits: %s", _error_message(error))
+        return
+    connection.autocommit = True
+    reported: dict[datetime, float] = {}  # wait (its start) -> when it was last reported
+    try:
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(LOCK_HOLDERS, (pid, LOCK_WAIT_REPORT_AFTER))
+                holders = cursor.fetchall()
+            waits = {}
+            for waitstart, mode, target, waited, *holder in holders:
+                waits.setdefault((waitstart, mode, target, waited), []).append(holder)
+            for (waitstart, mode, target, waited), blockers in waits.items():
+                if time.monotonic() - reported.get(waitstart, -LOCK_WAIT_REPEAT) >= LOCK_WAIT_REPEAT:
+                    reported[waitstart] = time.monotonic()
+                    logger.warning("the load has waited %.0f s for %s on %s, held by: %s", waited, mode, target,
+                                   "; ".join(_lock_holder(*blocker) for blocker in blockers))
+            if stop.wait(LOCK_WAIT_CHECK_INTERVAL):
+                return
+    except psycopg2.Error as error:
+        logger.warning("stopped watching the load's lock waits: %s", _error_message(error))
+    finally:
+        connection.close()
+
+
+def _lock_holder(pid: int, application: str | None, user: str | None, query_start: datetime | None,
+                 query: str | None) -> str:
+    """A session that holds up the load, as its log shows it. Another login's query and its start show
+    only to a login allowed to read them (pg_read_all_stats)."""
+    if query_start is None:
+        return (f"pid {pid} (application {application or '-'!r}, user {user or '-'};"
+                f" its query is not visible to this login)")
+    text = " ".join((query or "").split())
+    if "password" in text.lower():  # ALTER ROLE ... PASSWORD '...', a connection string: no secret in a log
+        text = re.sub(r"'(?:[^']|'')*'", "'***'", text)
+    if len(text) > QUERY_SHOWN_CHARS:
+        text = text[:QUERY_SHOWN_CHARS] + " ..."
+    return (f"pid {pid} (application {application or '-'!r}, user {user or '-'},"
+            f" query started {query_start.isoformat(sep=' ', timespec='seconds')}: {text})")

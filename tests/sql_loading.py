@@ -53,11 +53,17 @@ def copy_and_merge(cur, name: str, data: bytes, date_from=None, date_to=None, lo
         return
     header = data.decode("utf-8-sig").splitlines()[0].strip().split(",")
     columns = ", ".join("line_no" if c == "id" else c for c in header)
-    cur.copy_expert(f"COPY landing.{kind} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                    io.BytesIO(data))
+    cur.copy_expert(f"COPY landing.{kind} ({columns}) FROM STDIN"
+                    f" WITH (FORMAT csv, HEADER true{names_may_be_empty(header)})", io.BytesIO(data))
     cur.execute(f"CALL staging.load_{kind}(%s, %s, p_load_kind => %s, p_source => %s,"
                 " p_file_name => %s, p_checksum => %s, p_allow_empty => true)",
                 (date_from, date_to, load_kind, name, name, checksum))
+
+
+def names_may_be_empty(header: list[str]) -> str:
+    """The COPY option of the README's \\copy line: an empty first or last name is an empty name, not NULL."""
+    names = [column for column in ("first_name", "last_name") if column in header]
+    return f", FORCE_NOT_NULL ({', '.join(names)})" if names else ""
 
 
 def load_file(conn, path, date_from=None, date_to=None, *, data: bytes | None = None, load_kind=None):
@@ -156,8 +162,8 @@ def hand_copy(cursor, path: Path) -> None:
     """A DBA's \\copy of an order file into landing, its id column as line_no (COPY only, no CALL)."""
     header = path.read_text().splitlines()[0].replace("id,", "line_no,", 1)
     with open(path, "rb") as file:
-        cursor.copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                           file)
+        cursor.copy_expert(f"COPY landing.user_order_log ({header}) FROM STDIN WITH (FORMAT csv, HEADER true"
+                           f"{names_may_be_empty(header.split(','))})", file)
 
 
 def increment_days(root) -> list[date]:

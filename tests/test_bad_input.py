@@ -174,7 +174,7 @@ BAD_INPUTS = {
                             "payment_amount"),
     "uniq_id too long": Bad(ORDERS, lambda lines: crlf(with_field(lines, 7, UNIQ_ID, "x" * 33)), 7, "uniq_id"),
     "empty text": Bad(ORDERS, lambda lines: crlf(with_field(lines, 8, CITY_NAME, "")), 8, "city_name"),
-    "quoted empty text": Bad(ORDERS, lambda lines: crlf(with_field(lines, 8, LAST_NAME, '""')), 8, "last_name"),
+    "quoted empty text": Bad(ORDERS, lambda lines: crlf(with_field(lines, 8, ITEM_NAME, '""')), 8, "item_name"),
     # Values PostgreSQL would read, and read wrong: the file format is ISO timestamps and plain decimals.
     "timestamp as a word": Bad(ORDERS, lambda lines: crlf(with_field(lines, 9, DATE_TIME, "now")), 9, "date_time"),
     "timestamp with a zone": Bad("user_activity_log_inc.csv",
@@ -191,6 +191,12 @@ BAD_INPUTS = {
                    "date_time"),
     "second 60": Bad(ORDERS, lambda lines: crlf(with_order_field(lines, 2, DATE_TIME, f"{DAY}T23:59:60")), 2,
                      "date_time"),
+    # A key is stored as written or not at all: varchar(n) silently drops the spaces past its n characters,
+    # which would make this copy of line 7's order equal to the others, or cut an item name to another one.
+    "uniq_id with a trailing space past its 32 characters": Bad(ORDERS, lambda lines: crlf(
+        with_field(lines, 7, UNIQ_ID, lines[6].split(",")[UNIQ_ID] + " ")), 7, "uniq_id"),
+    "price_log item name with spaces past its 100 characters": Bad("price_log_inc.csv", lambda lines: crlf(
+        with_field(lines, 2, 0, lines[1].split(",")[0] + " " * 100)), 2, "item_name"),
     # An unbalanced quote is reported where the quoted field began, not where the csv module gave up.
     "quote never closed": Bad(ORDERS, _unclosed_quote, 7, None),
     # The line stays the file's physical line after quoted fields, line ends inside quotes and blank lines.
@@ -434,6 +440,27 @@ def test_an_order_dated_another_day_is_upserted_and_its_marts_rebuilt(dataset, r
     assert rows(db, "SELECT DISTINCT period_name, period_id FROM mart.f_customer_retention ORDER BY 1, 2") == [
         ("monthly", 202502), ("monthly", 202503), ("weekly", 202509), ("weekly", 202510)]
     assert rows(db, "SELECT out_of_date_rows FROM staging.load_log WHERE file_name = %s", (ORDERS,)) == [(1,)]
+
+
+@pytest.mark.parametrize("empty", ["", '""'], ids=["nothing", "quoted"])
+def test_empty_names_load(dataset, reported, dsn, db, tmp_path, empty):
+    """A customer may lack a first or a last name: an empty name, written as nothing or as "", loads as an
+    empty string into staging and the customer dimension, and the marts follow the model."""
+    lines = lines_of(dataset, ORDERS)
+    no_first_name = lines[1].split(",")[UNIQ_ID]
+    no_last_name = next(line.split(",")[UNIQ_ID] for line in lines[2:]
+                        if line.split(",")[UNIQ_ID] != no_first_name)
+    rewritten = with_order_field(with_order_field(lines, 2, FIRST_NAME, empty),
+                                 [line.split(",")[UNIQ_ID] for line in lines].index(no_last_name) + 1,
+                                 LAST_NAME, empty)
+    root = increment_folder(dataset, tmp_path / "no-names", {ORDERS: crlf(rewritten)})
+
+    load_ok(db, dsn, root)
+
+    assert_warehouse_is(db, model_of(reported, [root / "increments" / DAY.isoformat()]), "empty names")
+    assert sorted(rows(db, "SELECT uniq_id, first_name = '', last_name = '' FROM staging.user_order_log"
+                           " WHERE first_name = '' OR last_name = ''")) == sorted(
+        [(no_first_name, True, False), (no_last_name, False, True)])
 
 
 def test_a_bom_is_stripped_in_every_file(dataset, reported, dsn, db, tmp_path):

@@ -57,6 +57,10 @@ CASES = {
         csv("2022-12-05T00:00:00,1001,1,7,5467", "2022-12-05T00:00:00,1001,1,8,5467",
             header=RESEARCH_HEADER),
         psycopg2.errors.UniqueViolation, ["customer_research_inc.csv", "category_id 1001", "geo_id 1"]),
+    # varchar(32) would drop the space past the 32nd character: the key must be stored as written
+    "a uniq_id with a space past its 32 characters": (
+        "user_order_log_inc.csv", csv(order(1, "a" * 32 + " ")),
+        psycopg2.errors.CheckViolation, ["user_order_log_uniq_id_length"]),
     "two prices for an item": (
         "price_log_inc.csv", b"Bread,60\r\nMilk,90\r\nBread,61\r\n",
         psycopg2.errors.UniqueViolation, ["price_log_inc.csv", "Bread"]),

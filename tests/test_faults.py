@@ -202,3 +202,39 @@ def test_a_server_crash_mid_load_leaves_the_before_state(own_server, dataset):
         rerun_equals_a_clean_load(dsn, db, dataset)
     finally:
         db.close()
+
+
+DBA_CALL = """
+import sys
+import psycopg2
+psycopg2.connect(sys.argv[1]).cursor().execute("CALL mart.load_f_customer_retention('2024-12-16')")
+"""
+
+
+def test_a_dba_session_killed_mid_call_ends_and_frees_the_warehouse(empty_database, dataset):
+    """Not the loader's sessions only: the server notices any dead client of the warehouse database while
+    its statement runs (a DBA's psql killed in the middle of a long CALL, which holds the writer lock),
+    rolls it back and ends the session within seconds."""
+    url = empty_database("dead_dba")
+    apply_migrations(url)
+    db = psycopg2.connect(url)
+    db.autocommit = True
+    try:
+        load_dir(url, dataset / "report-only")
+        before = snapshot(db)
+        pause_at(db, "mart.f_customer_retention")
+        dba = subprocess.Popen([sys.executable, "-c", DBA_CALL, url])
+        try:
+            pid, running = paused_session(db)
+            assert running.startswith("CALL mart.load_f_customer_retention"), running
+            os.kill(dba.pid, signal.SIGKILL)
+            dba.wait(10)
+            assert seconds_until_gone(db, pid) < 10
+        finally:
+            dba.kill()
+            dba.wait()
+        unpause(db, "mart.f_customer_retention")
+        assert snapshot(db) == before
+        rerun_equals_a_clean_load(url, db, dataset)
+    finally:
+        db.close()

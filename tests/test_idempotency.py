@@ -207,19 +207,20 @@ def test_a_call_inside_a_rolled_back_transaction_leaves_no_trace(dsn, db, datase
 
 # ----------------------------------------------------------- concurrency ----
 
-def _waiting_advisory(db, pid: int, timeout: float = 10.0) -> list[tuple]:
+def _waiting(db, pid: int, timeout: float = 10.0) -> list[tuple]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        waits = rows(db, "SELECT locktype, mode FROM pg_locks WHERE pid = %s AND NOT granted", (pid,))
+        waits = rows(db, "SELECT locktype, mode, relation::regclass::text FROM pg_locks WHERE pid = %s AND NOT granted",
+                     (pid,))
         if waits:
             return waits
         time.sleep(0.02)
     return []
 
 
-def _serialized(dsn, db, work, wait=("advisory", "ExclusiveLock")) -> dict:
+def _serialized(dsn, db, work, wait=("relation", "ExclusiveLock", "staging.writer_lock")) -> dict:
     """Run work(cursor) on two connections, the second starting while the first holds its
-    transaction open; show the second waits (on the advisory writer lock, or the lock given)
+    transaction open; show the second waits (on the writer lock, or the lock given)
     and finishes after the first commits."""
     first, second = psycopg2.connect(dsn), psycopg2.connect(dsn)
     events, errors = [], []
@@ -238,7 +239,7 @@ def _serialized(dsn, db, work, wait=("advisory", "ExclusiveLock")) -> dict:
         work(first.cursor())
         thread = threading.Thread(target=run_second)
         thread.start()
-        waits = _waiting_advisory(db, second.get_backend_pid())
+        waits = _waiting(db, second.get_backend_pid())
         assert waits == [wait], waits
         assert events == []
         events.append("first committed")
@@ -281,7 +282,7 @@ def test_concurrent_staging_loads_of_one_file_serialize(dsn, db, dataset, kind):
     # The first merge emptied landing by TRUNCATE, which holds it to the end of the
     # transaction: the second waits at its COPY, before it has taken anything.
     _serialized(dsn, db, lambda cur: copy_and_merge(cur, path.name, path.read_bytes(), day, day),
-                wait=("relation", "RowExclusiveLock"))
+                wait=("relation", "RowExclusiveLock", f"landing.{kind}"))
     model = Model()
     stats = model.load_file(path, day, day)
     if kind == "user_order_log":

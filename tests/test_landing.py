@@ -16,7 +16,7 @@ import pytest
 
 from salesmart import progress
 from salesmart.generate import generate
-from salesmart.warehouse import SourceFile, load_delivery
+from salesmart.warehouse import LoadError, SourceFile, load_delivery
 from sql_loading import (KINDS, build_marts, content, copy_and_merge, hand_copy, increment_file, load_file, reset,
                          rows)
 
@@ -138,11 +138,12 @@ def test_a_load_waits_for_an_open_hand_load_at_its_start_holding_nothing(dsn, db
         deadline = time.monotonic() + 10
         waits = []
         while not waits and time.monotonic() < deadline:
-            waits = rows(db, "SELECT l.locktype, l.mode FROM pg_locks AS l JOIN pg_stat_activity AS a USING (pid)"
+            waits = rows(db, "SELECT l.locktype, l.mode, l.relation::regclass::text"
+                             " FROM pg_locks AS l JOIN pg_stat_activity AS a USING (pid)"
                              " WHERE NOT l.granted AND a.application_name = '' AND a.pid <> %s"
                              " AND a.pid <> pg_backend_pid()", (dba.get_backend_pid(),))
             time.sleep(0.02)
-        assert waits == [("advisory", "ExclusiveLock")]
+        assert waits == [("relation", "ExclusiveLock", "staging.writer_lock")]
         held = rows(db, "SELECT count(*) FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation"
                         " WHERE c.relnamespace = 'landing'::regnamespace AND l.pid NOT IN (%s, pg_backend_pid())",
                         (dba.get_backend_pid(),))
@@ -153,6 +154,77 @@ def test_a_load_waits_for_an_open_hand_load_at_its_start_holding_nothing(dsn, db
     finally:
         dba.close()
         loader.join(30)
+    assert landing_sizes(db) == dict.fromkeys(KINDS, 0)
+
+
+DISK_FULL = """
+CREATE FUNCTION public.test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.line_no > 5 THEN  -- as PostgreSQL words a short write when the disk fills up
+        RAISE EXCEPTION 'could not extend file "base/1/2": wrote only 4096 of 8192 bytes at block 7'
+            USING ERRCODE = 'disk_full', HINT = 'Check free disk space.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_disk_full BEFORE INSERT ON landing.customer_research FOR EACH ROW
+    EXECUTE FUNCTION public.test_disk_full();
+"""
+
+
+def test_what_aborted_loads_left_in_landing_goes_at_the_start_of_the_next_load(dsn, db, dataset):
+    """The rows of a load killed during its COPY (or stopped by a server crash, or a full disk) stay in
+    landing, where no autovacuum reclaims them. Every load empties landing first, in a step its own
+    rollback does not undo; a full disk fails it as retryable, saying so, and its failure is logged."""
+    aborted = psycopg2.connect(dsn)
+    try:
+        aborted.cursor().execute("INSERT INTO landing.price_log (item_name, price)"
+                                 " SELECT 'Item ' || n, n FROM generate_series(1, 20000) AS n")
+        hand_copy(aborted.cursor(), increment_file(dataset, D2))
+    finally:
+        aborted.close()          # as a kill: the transaction is rolled back, its rows stay, dead
+    assert landing_sizes(db)["price_log"] > 0 and landing_sizes(db)["user_order_log"] > 0
+
+    # a load stopped after its first COPYs (here terminated at its third file): the price_log it did not
+    # reach was emptied all the same, and stays so after the rollback
+    db.cursor().execute("CREATE FUNCTION public.test_pause() RETURNS trigger LANGUAGE plpgsql"
+                        " AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;"
+                        " CREATE TRIGGER test_pause BEFORE INSERT ON landing.customer_research"
+                        " FOR EACH STATEMENT EXECUTE FUNCTION public.test_pause()")
+    errors = []
+    loader = threading.Thread(target=lambda: _record(errors, load_day, dsn, dataset, D1))
+    loader.start()
+    deadline = time.monotonic() + 30
+    paused = []
+    while not paused and time.monotonic() < deadline:
+        paused = rows(db, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+                          " AND datname = current_database()")
+        time.sleep(0.05)
+    assert paused, "the load never reached its third file"
+    # (the sizes of the tables it merged would wait for it: it holds them, emptied by TRUNCATE)
+    assert rows(db, "SELECT pg_relation_size('landing.price_log')") == [(0,)], \
+        "landing was not emptied before the load's COPYs"
+    db.cursor().execute("SELECT pg_terminate_backend(%s)", paused[0])
+    loader.join(60)
+    assert len(errors) == 1 and errors[0].retryable, errors
+    assert landing_sizes(db)["price_log"] == 0
+    db.cursor().execute("DROP TRIGGER test_pause ON landing.customer_research; DROP FUNCTION public.test_pause()")
+
+    # a full disk: retryable, "no space left" in the message and the load log, landing empty after
+    db.cursor().execute(DISK_FULL)
+    before = rows(db, "SELECT max(load_id) FROM staging.load_log")[0][0]
+    with pytest.raises(LoadError) as full:
+        load_day(dsn, dataset, D1)
+    assert full.value.retryable, full.value
+    assert "no space left" in str(full.value).lower(), full.value
+    logged = rows(db, "SELECT file_kind, status, error_message FROM staging.load_log WHERE load_id > %s"
+                      " ORDER BY load_id", (before,))
+    assert [(kind, status) for kind, status, _ in logged] == [(kind, "failed") for kind in KINDS]
+    assert all("no space left" in message.lower() for _, _, message in logged), logged
+    assert landing_sizes(db) == dict.fromkeys(KINDS, 0)
+
+    db.cursor().execute("DROP TRIGGER test_disk_full ON landing.customer_research;"
+                        " DROP FUNCTION public.test_disk_full()")
+    load_day(dsn, dataset, D1)
     assert landing_sizes(db) == dict.fromkeys(KINDS, 0)
 
 

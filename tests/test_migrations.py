@@ -212,6 +212,45 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
     assert cur.fetchall() == [], "routines without a COMMENT (SPEC 5.1)"
 
 
+# The migration that has the server check every session of the warehouse database for a dead client.
+DEAD_CLIENT_MIGRATION = "0018.hardening"
+
+
+def _database_setting(url: str) -> list[str]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT s.setconfig FROM pg_db_role_setting AS s JOIN pg_database AS d ON d.oid = s.setdatabase"
+                    " WHERE d.datname = current_database() AND s.setrole = 0")
+        found = cur.fetchall()
+        cur.execute("SHOW client_connection_check_interval")
+        shown = cur.fetchone()[0]
+    conn.close()
+    return [found, shown]
+
+
+@pytest.mark.parametrize("dba_value", [None, "5s"], ids=["none before", "a DBA's before"])
+def test_the_dead_client_check_is_a_database_default_rolled_back_exactly(empty_database, dba_value):
+    """A database default reaches every session of the warehouse, a DBA's psql too (a role's setting
+    reaches only sessions that log in as that very role, never its members). One a DBA set is kept;
+    rolling the migration back leaves the database as the migration found it."""
+    url = empty_database("dead_client_" + ("dba" if dba_value else "none"))
+    migrations = read_migrations(str(MIGRATIONS))
+    mine = [m.id for m in migrations].index(DEAD_CLIENT_MIGRATION)
+    backend = get_backend(url)
+    try:
+        backend.apply_migrations(migrations[:mine])
+        if dba_value:
+            with psycopg2.connect(url) as conn, conn.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {conn.info.dbname} SET client_connection_check_interval = '{dba_value}'")
+            conn.close()
+        before = _database_setting(url)
+        backend.apply_migrations(migrations[mine:mine + 1])
+        assert _database_setting(url)[1] == (dba_value or "2s")
+        backend.rollback_migrations(migrations[mine:mine + 1])
+        assert _database_setting(url) == before
+    finally:
+        backend.connection.close()
+
+
 # ----------------------------------------------------- routine versioning ----
 
 @pytest.fixture

@@ -10,6 +10,7 @@ joins nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import deque
 from datetime import date, timedelta
 
@@ -18,7 +19,7 @@ import pytest
 
 from model import Model
 from salesmart.generate import generate
-from sql_loading import build_marts, copy_and_merge, hand_copy, increment_file, load_file, rows
+from sql_loading import build_marts, copy_and_merge, facts, hand_copy, increment_file, load_file, rows
 
 MONDAY = date(2024, 12, 16)
 NEXT_MONDAY = MONDAY + timedelta(days=7)
@@ -139,3 +140,46 @@ def test_stale_f_sales_statistics_on_a_new_week_keep_the_normal_plan(dsn, db, da
         "SELECT period_id, item_id, new_customers_count, returning_customers_count, refunded_customer_count,"
         " new_customers_revenue, returning_customers_revenue, customers_refunded FROM mart.f_customer_retention"
         " WHERE period_name = 'weekly' AND period_id = %s"), (period,))} == expected
+
+
+def test_a_corrected_redelivery_deletes_and_writes_staging_rows_by_probes(dsn, db, dataset, tmp_path):
+    """The re-delivered keys whose staging row goes or changes are found by their primary key or row
+    address, never by a join with the whole staging table whose method the planner would choose."""
+    day = MONDAY + timedelta(days=2)
+    # staging as big as a few weeks of history, beyond which reading a row by its address always wins
+    db.cursor().execute("INSERT INTO staging.user_order_log (uniq_id, date_time, city_id, city_name, customer_id,"
+                        " first_name, last_name, item_id, item_name, quantity, payment_amount)"
+                        " SELECT md5(n::text), '2024-11-01', 1, 'Northport', n, 'Ann', 'Able', 1, 'Bread', 1, 60"
+                        " FROM generate_series(1, 20000) AS n; ANALYZE staging.user_order_log")
+    for kind in ("user_order_log", "user_activity_log", "customer_research", "price_log"):
+        load_file(db, increment_file(dataset, day, kind), day, day)
+    build_marts(db, [day])
+    corrected = tmp_path / "increments" / day.isoformat()
+    shutil.copytree(increment_file(dataset, day).parent, corrected)
+    lines = increment_file(dataset, day).read_text().splitlines()
+    orders = sorted({line.split(",")[1] for line in lines[1:]})
+    dropped, changed = set(orders[::5]), set(orders[1::5])
+    kept = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split(",")
+        if fields[1] in dropped:
+            continue
+        if fields[1] in changed:
+            fields[10], fields[11] = str(int(fields[10]) * 2), str(int(fields[11]) * 2)
+        kept.append(",".join(fields))
+    (corrected / "user_order_log_inc.csv").write_text("\r\n".join(kept) + "\r\n")
+
+    plans = explained_load(dsn, tmp_path, day)
+
+    writes = [plan for plan in plans if plan["Query Text"].lstrip().startswith((
+        "DELETE FROM staging.user_order_log", "UPDATE staging.user_order_log"))]
+    assert writes, "the merge deleted no staging row"
+    reads_staging = [f"{node['Node Type']} in: {plan['Query Text'][:120]}"
+                     for plan in writes for node in nodes(plan["Plan"])
+                     if ("Join" in node["Node Type"] or node["Node Type"] in ("Nested Loop", "Seq Scan"))
+                     and any(below.get("Schema") == "staging" for below in nodes(node))]
+    assert reads_staging == [], "a join with, or a scan of, a staging table"
+    model = Model()
+    model.load_file(increment_file(dataset, day), day, day)
+    model.load_file(corrected / "user_order_log_inc.csv", day, day)
+    assert facts(db) == model.f_sales()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import calendar
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from model import Model
 from salesmart.generate import generate
+from salesmart import warehouse
 from salesmart.warehouse import SourceFile, load_delivery
 from sql_loading import build_marts, content, facts, increment_file, load_file, reset, rows, snapshot
 
@@ -268,3 +270,31 @@ def test_two_loads_of_one_day_and_three_rebuilds_of_one_week_at_once(dsn, db, sm
         load_delivery(dsn, [SourceFile(p, str(p)) for p in sorted(increment_file(small_dataset, current).parent.iterdir())],
                       load_kind="increment", where="test", date_from=current, date_to=current)
     assert content(db) == concurrent
+
+
+def test_a_load_waiting_on_a_lock_says_who_holds_it(dsn, db, small_dataset, monkeypatch, caplog):
+    """A load that waits on a lock longer than a while (30 s; 1 s here) logs who holds it: pid,
+    application, when their query started and what it is, so a hang explains itself."""
+    monkeypatch.setattr(warehouse, "LOCK_WAIT_REPORT_AFTER", 1.0, raising=False)
+    monkeypatch.setattr(warehouse, "LOCK_WAIT_CHECK_INTERVAL", 0.2, raising=False)
+    day = date(2024, 12, 18)
+    files = [SourceFile(p, str(p)) for p in sorted(increment_file(small_dataset, day).parent.iterdir())]
+    holder = psycopg2.connect(dsn, application_name="dba-at-the-console")
+    try:
+        holder.cursor().execute("CALL mart.load_f_customer_retention('2024-12-16')")   # open: holds the lock
+        holder_pid = holder.get_backend_pid()
+        loading = threading.Thread(target=lambda: _in_threads(lambda: load_delivery(
+            dsn, files, load_kind="increment", where="test", date_from=day, date_to=day)))
+        loading.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(str(holder_pid) in r.getMessage() for r in caplog.records):
+            time.sleep(0.1)
+        holder.rollback()
+        loading.join(60)
+    finally:
+        holder.close()
+    said = [r.getMessage() for r in caplog.records if str(holder_pid) in r.getMessage()]
+    assert said, "the waiting load never said who holds the lock"
+    assert "dba-at-the-console" in said[0] and "CALL mart.load_f_customer_retention('2024-12-16')" in said[0], said
+    assert re.search(r"query started \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", said[0]), said
+    assert rows(db, "SELECT status, count(*) FROM staging.load_log GROUP BY 1") == [("success", 4)]

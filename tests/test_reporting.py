@@ -200,7 +200,7 @@ DESCRIBED_SCHEMAS = ("staging", "mart", "reporting", "landing")
 INTERNAL_ROUTINES = {"staging.merge_landing", "mart.load_d_city", "mart.load_d_item", "mart.load_d_customer",
                      "staging.merge_delivery", "staging.lock_warehouse", "mart.extend_calendar",
                      "mart.load_latest_order_by_day", "staging.lock_landing", "mart.rebuild_retention_period",
-                     "mart.load_f_daily_sales"}
+                     "mart.load_f_daily_sales", "staging.log_load"}
 
 
 def test_every_schema_relation_column_and_routine_has_a_comment(db):

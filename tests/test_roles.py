@@ -5,6 +5,7 @@ mart and the reporting views and nothing else; the roles are shared by the
 warehouses of a cluster; a routine keeps its grants across redeploys."""
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,13 +18,14 @@ from yoyo import get_backend, read_migrations
 from salesmart import pipeline, routines
 from salesmart.generate import generate
 from salesmart.migrate import apply_migrations
+from salesmart.warehouse import LoadError
 from sql_loading import load_increment, rows
 
 from test_migrations import MIGRATIONS
 
 LOADER_PROCEDURES = {"staging.load_user_order_log", "staging.load_user_activity_log",
-                     "staging.load_customer_research", "staging.load_price_log", "staging.log_load",
-                     "staging.lock_landing",
+                     "staging.load_customer_research", "staging.load_price_log", "staging.log_failed_load",
+                     "staging.lock_warehouse", "staging.lock_landing", "staging.empty_landing",
                      "mart.load_f_sales", "mart.load_f_customer_retention", "mart.load_f_customer_retention_monthly",
                      "mart.day_quality_flags"}
 
@@ -159,6 +161,53 @@ def test_reader_reads_marts_and_views_and_nothing_else(db, login, week_of_data):
             assert refused(reader, statement), statement
     finally:
         reader.close()
+
+
+def test_a_reader_never_holds_up_a_load(login, week_of_data, monkeypatch):
+    """Advisory locks are open to every login, so a writer lock made of one let a reader stop every load.
+    The writer lock is out of a reader's reach, and what a reader can take on any table does not block."""
+    monkeypatch.setenv("SALESMART_LOCK_TIMEOUT", "2s")    # a load held up fails within 2 s
+    loader_dsn = login("salesmart_loader")
+    reader = connect(login("salesmart_reader"))
+    try:
+        reader.cursor().execute("SELECT pg_advisory_lock(hashtext('salesmart.warehouse'))")
+        pipeline.load_dir(loader_dsn, week_of_data)
+        assert refused(reader, "CALL staging.lock_warehouse()")
+        assert refused(reader, "BEGIN; LOCK TABLE staging.writer_lock IN EXCLUSIVE MODE")
+        reader.cursor().execute("ROLLBACK")
+        # ACCESS SHARE on every table of the warehouse, which any login may take (pg_relation_size opens
+        # a table by its oid without asking for rights), in a transaction left open
+        reader.cursor().execute("BEGIN; SELECT sum(pg_relation_size(c.oid)) FROM pg_class AS c"
+                                " WHERE c.relnamespace IN ('staging'::regnamespace, 'mart'::regnamespace,"
+                                " 'landing'::regnamespace) AND c.relkind = 'r'")
+        pipeline.load_dir(loader_dsn, week_of_data)
+    finally:
+        reader.close()
+
+
+def test_the_load_log_takes_success_rows_from_the_load_procedures_only(db, login, week_of_data, tmp_path):
+    """A loader could write a `success` row by hand through staging.log_load; it records its failed loads
+    through a routine that writes failures only."""
+    loader_dsn = login("salesmart_loader")
+    loader = connect(loader_dsn)
+    try:
+        assert refused(loader, "CALL staging.log_load(p_file_kind => 'user_order_log', p_load_kind => 'increment',"
+                               " p_source => 'forged', p_file_name => 'user_order_log_inc.csv',"
+                               " p_date_from => '2024-12-30', p_date_to => '2024-12-30', p_status => 'success',"
+                               " p_rows_read => 1, p_rows_loaded => 1)")
+    finally:
+        loader.close()
+    assert rows(db, "SELECT count(*) FROM staging.load_log") == [(0,)]
+    # the loader still logs the failure of a bad delivery
+    bad = tmp_path / "bad"
+    shutil.copytree(week_of_data / "increments" / "2024-12-30", bad / "increments" / "2024-12-30")
+    orders = bad / "increments" / "2024-12-30" / "user_order_log_inc.csv"
+    orders.write_text(orders.read_text().replace(",shipped", ",lost", 1))
+    with pytest.raises(LoadError, match="column status"):
+        pipeline.load_dir(loader_dsn, bad)
+    assert rows(db, "SELECT status, count(*), bool_and(error_message LIKE '%%column status%%'"
+                    " OR error_message LIKE 'rolled back: %%') FROM staging.load_log GROUP BY 1") == [
+        ("failed", 4, True)]
 
 
 def test_routines_keep_their_owner_and_grants_across_a_redeploy(db):
