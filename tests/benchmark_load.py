@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -357,13 +359,10 @@ def history(server: Server, work: Path, orders: int, days: int) -> None:
     server.query("postgres", "DROP DATABASE history")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=200_000, help="orders of the measured day (0: none)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--history-orders", type=int, default=50_000, help="orders a day of the history (0: none)")
-    parser.add_argument("--history-days", type=int, default=8, help="days of the history (0: none)")
-    args = parser.parse_args()
+@contextmanager
+def benchmark_server() -> Iterator[tuple[Server, Path]]:
+    """The benchmark's own PostgreSQL in a scratch folder on /dev/shm (also the work folder), removed after;
+    prints the machine and the server."""
     work = Path(tempfile.mkdtemp(prefix="salesmart-bench-", dir="/dev/shm"))
     work.chmod(0o755)
     server = Server(work / "pg")
@@ -373,13 +372,24 @@ def main() -> None:
                       if line.startswith("model name")), "?")
         print(f"machine: {os.cpu_count()} CPUs ({model}), load average {os.getloadavg()[0]:.2f};"
               f" PostgreSQL {version} on /dev/shm with {UNSAFE_FAST}")
+        yield server, work
+    finally:
+        server.pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=200_000, help="orders of the measured day (0: none)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--history-orders", type=int, default=50_000, help="orders a day of the history (0: none)")
+    parser.add_argument("--history-days", type=int, default=8, help="days of the history (0: none)")
+    args = parser.parse_args()
+    with benchmark_server() as (server, work):
         if args.orders:
             day_of_orders(server, work, args.orders, args.rounds)
         if args.history_orders and args.history_days:
             history(server, work, args.history_orders, args.history_days)
-    finally:
-        server.pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,20 @@ def seconds_until_gone(conn, pid: int, timeout: float = 30.0) -> float:
     return timeout
 
 
+def kill_9_while_paused(db, process: subprocess.Popen, query: str) -> None:
+    """Kills `process` with SIGKILL while its session sleeps in the pause, in a statement starting with
+    `query`: the server notices the dead client while the statement still runs (it would sleep 120 s)."""
+    try:
+        pid, running = paused_session(db)
+        assert running.startswith(query), running
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        assert seconds_until_gone(db, pid) < 10
+    finally:
+        process.kill()
+        process.communicate()
+
+
 def loader(dsn: str, folder: Path) -> subprocess.Popen:
     env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "PGOPTIONS")}
     env.update(DATABASE_URL=dsn, SALESMART_LOCK_TIMEOUT="3s")
@@ -110,17 +124,7 @@ def test_kill_9_of_the_loader_leaves_the_before_state(dsn, db, dataset, step):
     before = snapshot(db)
     table, query = STEPS[step]
     pause_at(db, table)
-    process = loader(dsn, dataset / "increment-only")
-    try:
-        pid, running = paused_session(db)
-        assert running.startswith(query), running
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
-        # the server notices the dead client while the statement still runs (it would sleep 120 s)
-        assert seconds_until_gone(db, pid) < 10
-    finally:
-        process.kill()
-        process.communicate()
+    kill_9_while_paused(db, loader(dsn, dataset / "increment-only"), query)
     unpause(db, table)
     assert snapshot(db) == before          # staging, marts, load log, landing: all as before
     rerun_equals_a_clean_load(dsn, db, dataset)
@@ -223,16 +227,8 @@ def test_a_dba_session_killed_mid_call_ends_and_frees_the_warehouse(empty_databa
         load_dir(url, dataset / "report-only")
         before = snapshot(db)
         pause_at(db, "mart.f_customer_retention")
-        dba = subprocess.Popen([sys.executable, "-c", DBA_CALL, url])
-        try:
-            pid, running = paused_session(db)
-            assert running.startswith("CALL mart.load_f_customer_retention"), running
-            os.kill(dba.pid, signal.SIGKILL)
-            dba.wait(10)
-            assert seconds_until_gone(db, pid) < 10
-        finally:
-            dba.kill()
-            dba.wait()
+        kill_9_while_paused(db, subprocess.Popen([sys.executable, "-c", DBA_CALL, url]),
+                            "CALL mart.load_f_customer_retention")
         unpause(db, "mart.f_customer_retention")
         assert snapshot(db) == before
         rerun_equals_a_clean_load(url, db, dataset)
