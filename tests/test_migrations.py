@@ -213,7 +213,7 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
 
 
 # The migration that has the server check every session of the warehouse database for a dead client.
-DEAD_CLIENT_MIGRATION = "0018.hardening"
+DEAD_CLIENT_MIGRATION = "0020.hardening"
 
 
 def _database_setting(url: str) -> list[str]:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines  # noqa: E402
 
-__depends__ = {"0017.landing-lock"}
+__depends__ = {"0019.months-and-day-quality"}
 
 MIGRATION_ID = Path(__file__).stem
 
