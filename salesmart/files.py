@@ -101,7 +101,7 @@ TOO_LONG = "longer than {length} characters (trailing spaces count): it would no
 
 def _rules(table: str, non_negative: tuple[str, ...] = (), non_empty: tuple[str, ...] = (),
            numbers: tuple[str, ...] = (), lengths: dict[str, int] | None = None) -> dict[str, tuple[str, str]]:
-    """The landing constraints of migrations 0007, 0011 and 0018, by their naming."""
+    """The landing constraints of migrations 0007, 0011 and 0020, by their naming."""
     return ({f"{table}_{column}_check": (column, NEGATIVE) for column in non_negative}
             | {f"{table}_{column}_not_empty": (column, EMPTY) for column in non_empty}
             | {f"{table}_{column}_not_nan": (column, NOT_A_NUMBER) for column in numbers}
