@@ -216,7 +216,7 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
 DEAD_CLIENT_MIGRATION = "0020.hardening"
 
 
-def _database_setting(url: str) -> list[str]:
+def _database_setting(url: str) -> tuple[list[tuple], str]:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT s.setconfig FROM pg_db_role_setting AS s JOIN pg_database AS d ON d.oid = s.setdatabase"
                     " WHERE d.datname = current_database() AND s.setrole = 0")
@@ -224,7 +224,7 @@ def _database_setting(url: str) -> list[str]:
         cur.execute("SHOW client_connection_check_interval")
         shown = cur.fetchone()[0]
     conn.close()
-    return [found, shown]
+    return found, shown
 
 
 @pytest.mark.parametrize("dba_value", [None, "5s"], ids=["none before", "a DBA's before"])
