@@ -1,4 +1,4 @@
-"""Daily DAG `upload_inc_data` (SPEC 5.4): business day D's increment into
+"""Daily DAG `upload_inc_data`: business day D's increment into
 staging and the marts, one transaction; the tasks only fetch, COPY and CALL
 through salesmart, the same code as `python -m salesmart run`.
 

@@ -1,4 +1,4 @@
-"""On-demand DAG `upload_report` (SPEC 5.4): the full report into staging and
+"""On-demand DAG `upload_report`: the full report into staging and
 the marts of its days and weeks, one transaction; it publishes the report's
 report_id, which the daily runs of `upload_inc_data` use. The tasks only
 fetch, COPY and CALL through salesmart, the same code as

@@ -1,4 +1,4 @@
--- Staging keeps one row per key (SPEC 4.1). The legacy loader could leave
+-- Staging keeps one row per key (docs/rules.md). The legacy loader could leave
 -- exact duplicate rows behind; those are redundant and dropped here. Rows
 -- that share a key but differ make ADD CONSTRAINT fail, naming the key: a
 -- DBA decides which one is right, nothing is guessed. A legacy table that

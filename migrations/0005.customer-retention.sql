@@ -1,4 +1,5 @@
--- Weekly customer retention per item (SPEC 4.3).
+-- Customer retention per ISO week and item: new and returning customers,
+-- their revenue, refunds (docs/rules.md).
 -- depends: 0004.staging-keys
 
 CREATE TABLE mart.f_customer_retention (

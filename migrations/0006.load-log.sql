@@ -1,4 +1,4 @@
--- One row per file load, successful or not (SPEC 4.5).
+-- One row per file load, successful or not: the record of what was loaded.
 -- depends: 0005.customer-retention
 
 CREATE TABLE staging.load_log (

@@ -1,8 +1,8 @@
 -- Landing tables: a file is COPYed here, then a staging procedure merges it
 -- and empties the table, in the same transaction, so concurrent loads never
 -- see each other's rows. UNLOGGED: their content never outlives a load.
--- The CHECKs repeat the file rules (SPEC 4.6) for files loaded by hand with
--- psql \copy and for the loader alike (0011 adds more).
+-- The CHECKs repeat the file rules (docs/rules.md) for files loaded by hand
+-- with psql \copy and for the loader alike (0011 adds more).
 -- depends: 0006.load-log
 
 CREATE SCHEMA landing;

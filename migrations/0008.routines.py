@@ -1,4 +1,4 @@
-"""The routines of this release (SPEC 5.1): staging merges, dimensions, marts."""
+"""The routines of this release: staging merges, dimensions, marts (docs/dba.md)."""
 import sys
 from pathlib import Path
 

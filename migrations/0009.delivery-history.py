@@ -1,4 +1,4 @@
-"""Staging remembers each row's delivery day (SPEC 4.1): a history table per
+"""Staging remembers each row's delivery day: a history table per
 dated file holds every delivery's rows, and the staging tables BI reads keep
 the current version of each key, the one from the latest delivery. Existing
 staging rows become the delivery of their own date (the legacy upgrade)."""

@@ -1,5 +1,5 @@
--- Landing checks the rules of SPEC 4.6 itself: the loader streams the file's
--- bytes and lets COPY refuse bad values (types, ranges and lengths by the
+-- Landing checks the file rules itself (docs/rules.md, bad input): the
+-- loader streams the file's bytes and lets COPY refuse bad values (types, ranges and lengths by the
 -- column types, the rules below by CHECK constraints); the loader names the
 -- file, line and column from COPY's error context and these constraint names.
 -- Unquoted empty fields already arrive as NULL and meet NOT NULL; these catch

@@ -1,4 +1,4 @@
-"""Issue 11 for analysts and DBAs: the `reporting` views, ISO year and week
+"""For analysts and DBAs: the `reporting` views, ISO year and week
 in mart.d_calendar, a comment on every column and routine (so `\\d+` and
 `\\df+` explain the warehouse), the backfill overloads of the mart loads, and
 the retention mart built for the orders already in f_sales (an upgraded

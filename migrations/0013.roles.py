@@ -1,4 +1,4 @@
-"""Least-privilege roles (SPEC 5.1a). Roles belong to the cluster, not to a
+"""Least-privilege roles. Roles belong to the cluster, not to a
 database, and several warehouses may share a cluster: the three roles have
 fixed names, are created only when missing and are shared; what this
 migration gives per database is ownership and grants.

@@ -1,4 +1,4 @@
-"""Issue 10, the marts' share of a big day.
+"""A cheaper marts half of a big day's load.
 
 A day's orders are no longer indexed by customer, item and city. Those three indexes of staging.user_order_log served one purpose, the
 SCD1 rule that a dimension member takes its attributes from its latest

@@ -1,4 +1,4 @@
-"""A cheaper staging half of a load (issue 10), every guarantee kept.
+"""A cheaper staging half of a load, every guarantee kept.
 
 Landing is emptied by TRUNCATE instead of DELETE: with autovacuum off
 (0010), every DELETEd row stayed in landing for good, so landing grew by

@@ -1,4 +1,4 @@
-"""A day's first load into mart.f_sales is a plain INSERT (issue 10).
+"""A day's first load into mart.f_sales is a plain INSERT.
 
 mart.load_f_sales upserted every order of the day (INSERT ... ON CONFLICT
 DO UPDATE), which costs a third more per row than an INSERT: a probe of the

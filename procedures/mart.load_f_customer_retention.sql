@@ -1,7 +1,7 @@
 -- Recomputes mart.f_customer_retention for the ISO week containing p_week
--- (SPEC 4.3) from the f_sales rows of that week loaded so far, replacing the
--- week's rows whole (mart.rebuild_retention_period does the work, for
--- months too).
+-- (new, returning and refunding customers per item, docs/rules.md) from the
+-- f_sales rows of that week loaded so far, replacing the week's rows whole
+-- (mart.rebuild_retention_period does the work, for months too).
 CREATE OR REPLACE PROCEDURE mart.load_f_customer_retention(p_week date)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp

@@ -1,4 +1,4 @@
-"""python -m salesmart: the command line (SPEC 5.3)."""
+"""python -m salesmart: the command line."""
 import argparse
 import logging
 import sys

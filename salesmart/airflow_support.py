@@ -1,4 +1,4 @@
-"""What the DAGs in dags/ need from salesmart (SPEC §5.4): the business day of
+"""What the DAGs in dags/ need from salesmart: the business day of
 a run, the first business day, the Airflow Connections turned into what
 salesmart takes, the Assets the DAGs share, fail-fast and alert callbacks.
 
@@ -111,8 +111,8 @@ def business_day(logical_date: datetime | None, run_after: datetime | None = Non
 
 def is_retryable(error: BaseException) -> bool:
     """Whether another try later may succeed. Bad input and configuration
-    errors never; report API and load errors as their `retryable` says (BRIEF
-    contract; one without it is not); anything else (an unforeseen failure)
+    errors never; report API and load errors as their `retryable` says (an
+    error without it is not retryable); anything else (an unforeseen failure)
     gets the task's retries."""
     if isinstance(error, (BadInput, ConfigError)):
         return False

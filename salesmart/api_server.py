@@ -1,4 +1,4 @@
-"""A local report API (SPEC §1) over a folder of CSV files, for tests and demos.
+"""A local report API over a folder of CSV files, for tests and demos.
 
 The folder is laid out as `generate` writes it::
 

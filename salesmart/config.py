@@ -1,4 +1,4 @@
-"""Configuration from the environment (SPEC 5.3); never from code."""
+"""Configuration from the environment; never from code."""
 import os
 from dataclasses import dataclass
 

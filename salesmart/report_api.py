@@ -1,4 +1,4 @@
-"""Client of the report API (SPEC §1): order a report, fetch increments, download files.
+"""Client of the report API: order a report, fetch increments, download files.
 
 Transient trouble (HTTP 5xx or 429, connection errors, timeouts, an increment
 still `NOT FOUND`) is retried with exponential backoff; a report still

@@ -1,8 +1,9 @@
 """Independent pure-Python reference model of the salesmart warehouse.
 
-It is an oracle for the test-suite: written from SPEC.md alone (§2 files,
-§4.1 staging, §4.2 f_sales and dimensions, §4.3 customer retention), without
-reading the SQL of the project and without a database.  Clarity first.
+It is an oracle for the test-suite: written from the warehouse's rules
+alone (docs/rules.md: the files, deliveries and staging, f_sales and
+dimensions, customer retention, day quality), without reading the SQL of the
+project and without a database.  Clarity first.
 
 Usage:
     m = Model()
@@ -11,7 +12,7 @@ Usage:
                 date(2022, 12, 5), date(2022, 12, 5))         # replaces day D
     m.f_sales(); m.d_customer(); m.retention()
 
-Decisions where the SPEC leaves room (see also the docstrings):
+Decisions of the model's own, where the rules leave room (see also the docstrings):
 - Duplicate detection compares *parsed* values (what staging would store), all
   columns but `id`; the file's `id` is ignored.  Unknown extra columns are
   ignored and take no part in the comparison.
@@ -34,10 +35,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 
 class ConflictingCopies(Exception):
-    """Same key twice in one file with different content (SPEC §4.1, §4.6)."""
+    """Same key twice in one file with different content: bad input."""
 
 
-# Columns of each file kind (SPEC §2), without the ignored `id`.
+# Columns of each file kind, without the ignored `id`.
 ORDER_COLUMNS = ["uniq_id", "date_time", "city_id", "city_name", "customer_id",
                  "first_name", "last_name", "item_id", "item_name", "quantity",
                  "payment_amount"]                       # + optional "status"
@@ -174,7 +175,7 @@ DAY_QUALITY_SETTINGS = {"volume_low_ratio": Decimal("0.5"), "volume_high_ratio":
 # ------------------------------------------------------------------ model ----
 
 class Model:
-    """Staging (SPEC 4.1) as deliveries: per dated file kind, delivery day ->
+    """Staging as deliveries: per dated file kind, delivery day ->
     {key: row}; the current table holds, per key, the version from the
     greatest delivery day that carries it."""
 
@@ -201,10 +202,10 @@ class Model:
     def research(self) -> dict[tuple, dict]:
         return self._current("customer_research")
 
-    # ---- staging (§4.1) ----
+    # ---- staging ----
 
     def load_file(self, path, date_from: date | None = None, date_to: date | None = None) -> dict:
-        """Apply one file per SPEC §4.1 as the delivery of the business days
+        """Apply one file as the delivery of the business days
         [date_from, date_to]; return the load statistics.
 
         The kind comes from the file name.  None/None means the file's
@@ -303,7 +304,7 @@ class Model:
         return {"rows_read": rows_read, "rows_loaded": len(prices),
                 "duplicates_dropped": rows_read - len(prices), "out_of_date_rows": 0}
 
-    # ---- mart (§4.2) ----
+    # ---- mart ----
 
     def f_sales(self) -> dict[str, tuple]:
         """uniq_id -> (date_id YYYYMMDD, item_id, customer_id, city_id, quantity, payment_amount, status);
@@ -338,7 +339,7 @@ class Model:
         """city_id -> city_name of the city's latest order."""
         return {k: o["city_name"] for k, o in self._latest_orders("city_id").items()}
 
-    # ---- retention (§4.3) ----
+    # ---- retention ----
 
     def retention(self, period_name: str = "weekly") -> dict[tuple[int, int], dict]:
         """(period_id, item_id) -> row of mart.f_customer_retention with that period_name: for every ISO

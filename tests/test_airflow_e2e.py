@@ -1,5 +1,5 @@
-"""Issue 9 end to end: the real Airflow components deploy and run salesmart
-as the README says.
+"""End to end: the real Airflow components deploy and run salesmart as
+docs/operator.md says.
 
 `airflow api-server`, `airflow scheduler` and `airflow dag-processor` run
 with the LocalExecutor on a metadata database of their own on the test
@@ -15,7 +15,7 @@ the day after) has passed.
 
 The test watches the metadata database (dag_run, task_instance) and the
 warehouse; the commands an operator types (unpause, trigger, clear,
-backfill) are the README's, through the `airflow` CLI.
+backfill) are the documented ones, through the `airflow` CLI.
 """
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def report_api(api_data):
 
 @pytest.fixture(scope="module")
 def deployment(installed, pg_server, report_api, tmp_path_factory) -> Iterator[dict]:
-    """Airflow deployed as the README says, upload_report triggered and done, upload_inc_data unpaused
+    """Airflow deployed as docs/operator.md says, upload_report triggered and done, upload_inc_data unpaused
     and caught up. Yields what the tests look at."""
     home = tmp_path_factory.mktemp("airflow-home")
     (home / "dags").mkdir()
@@ -290,7 +290,7 @@ def deployment(installed, pg_server, report_api, tmp_path_factory) -> Iterator[d
         wait_for("both DAGs parsed", lambda: len(metadata.query(
             "SELECT dag_id FROM dag WHERE dag_id IN ('upload_inc_data', 'upload_report')")) == 2, stack)
 
-        # README: unpause, load the full report once, then the daily DAG takes over.
+        # docs/operator.md: unpause, load the full report once, then the daily DAG takes over.
         stack.airflow("dags", "unpause", "upload_report")
         stack.airflow("dags", "trigger", "upload_report")
         wait_for("upload_report", lambda: metadata.finished("upload_report"), stack)

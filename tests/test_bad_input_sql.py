@@ -1,4 +1,4 @@
-"""Issue 2, item 7: bad input at the SQL level (COPY into landing + CALL)
+"""Bad input at the SQL level (COPY into landing + CALL)
 raises an error naming the problem and changes nothing."""
 from __future__ import annotations
 

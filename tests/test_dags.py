@@ -1,4 +1,4 @@
-"""The Airflow 3 DAGs (SPEC §5.4, issues 4 and 9), parsed and run by `dag.test()`.
+"""The Airflow 3 DAGs, parsed and run by `dag.test()`.
 
 Airflow runs only in subprocesses with an AIRFLOW_HOME of their own (SQLite
 metadata database), the repo's dags folder and no Airflow settings from this
@@ -205,7 +205,7 @@ out["socket_attempts"] = attempts
 from airflow.sdk import Connection
 from salesmart import airflow_support as ac
 uris = {
-    "spec_example": "http://nick:key@127.0.0.1:8000/http?cohort=42",
+    "documented_example": "http://nick:key@127.0.0.1:8000/http?cohort=42",
     "https": "http://nick:k%2Fey%40x@api.example.com/https?cohort=7",
     "no_schema": "http://nick:key@api.example.com:8080?cohort=7",
 }
@@ -275,8 +275,8 @@ def test_daily_dag_catches_up_from_the_first_business_day(dagbag):
     assert dag["max_active_runs"] == 1
     assert dag["start_date"] == "2025-01-02T00:00:00+00:00"
     # The first run loads 2025-01-01 at 06:00 UTC the day after; its logical date is not before
-    # start_date, so Airflow gives it its tasks (the bug of issue 9: a run dated before start_date
-    # gets none and passes as a success).
+    # start_date, so Airflow gives it its tasks (a run dated before start_date gets none and
+    # passes as a success).
     assert dag["runs"] == [{"run_after": "2025-01-02T06:00:00+00:00", "logical_date": "2025-01-02T06:00:00+00:00"},
                            {"run_after": "2025-01-03T06:00:00+00:00", "logical_date": "2025-01-03T06:00:00+00:00"}]
     assert all(run["logical_date"] >= dag["start_date"] for run in dag["runs"])
@@ -431,8 +431,8 @@ def test_what_a_retry_cannot_fix_fails_at_once():
 
 
 def test_connection_uris_as_airflow_parses_them(parsed):
-    # SPEC §5.4's example: the URI's scheme is the connection type, its path (`http`) the schema field.
-    assert parsed["report_api"]["spec_example"] == {
+    # The documented example: the URI's scheme is the connection type, its path (`http`) the schema field.
+    assert parsed["report_api"]["documented_example"] == {
         "fields": ["http", "127.0.0.1", 8000, "http"],
         "base_url": "http://127.0.0.1:8000",
         "credentials": ["nick", "42", "key"],               # cohort arrives as text

@@ -1,4 +1,4 @@
-"""Issue 11, item 5: the DBA guards. A hand-load CALL on an empty landing
+"""The DBA guards. A hand-load CALL on an empty landing
 table (a \\copy that failed outside a transaction, or never ran) is refused
 unless p_allow_empty => true; mart.load_f_sales refuses to delete a day's
 legacy history (f_sales rows without uniq_id) unless the transaction sets

@@ -1,5 +1,4 @@
-"""Issue 7, item 2 (SPEC 4.1, 4.4): the order in which deliveries arrive does
-not matter. Random delivery histories (re-dated orders, out-of-date rows,
+"""The order in which deliveries arrive does not matter. Random delivery histories (re-dated orders, out-of-date rows,
 corrections, repeats, across a year end) go through the loader, one
 transaction per delivery, and end in the same warehouse as the final
 versions loaded once in date order, in reverse order, and as the model:
@@ -64,7 +63,7 @@ def assert_same(first: dict, second: dict, what: str) -> None:
         assert first[t] == second[t], f"{what}: {t} differs"
 
 
-# ------------------------------------------------------ the issue's example ----
+# ------------------------------------- a re-dated order and a corrected day ----
 
 def test_a_redated_order_survives_the_correction_of_the_earlier_day(dsn, db, tmp_path):
     a, b = date(2024, 12, 30), date(2024, 12, 31)

@@ -1,4 +1,4 @@
-"""Issue 8: which PostgreSQL server the demo and the tests use (PG_BIN, else
+"""Which PostgreSQL server the demo and the tests use (PG_BIN, else
 a system one, else the pip wheel's), and root's cluster in a private folder:
 it runs without a permission changed outside the project's `.salesmart`,
 and only a client with the generated password gets in. A crashed server

@@ -1,4 +1,5 @@
-"""The sample-data generator reproduces the traits of the real source (SPEC §2)."""
+"""The sample-data generator reproduces the traits of the real source: redelivered copies, refunds,
+CRLF line ends, 3 cities and 12 items at fixed prices, old-format files without status."""
 from __future__ import annotations
 
 import csv

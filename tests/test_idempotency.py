@@ -1,4 +1,4 @@
-"""Issue 2, items 5 and 6: repeats, order, re-deliveries, rollback and
+"""Repeats, order, re-deliveries, rollback and
 concurrency leave the warehouse as one clean load would."""
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def test_a_day_redelivered_with_fewer_then_more_orders_is_replaced(db, dataset, 
 
 
 def test_a_corrected_redelivery_leaves_dimensions_as_a_clean_load(db, dataset, tmp_path):
-    """SPEC 4.4: corrected re-deliveries end in the same warehouse as loading the final version
+    """Corrected re-deliveries end in the same warehouse as loading the final version
     once, so a customer, item or city that only the wrong version had must not stay behind."""
     day = increment_days(dataset)[0]
     source = increment_file(dataset, day)

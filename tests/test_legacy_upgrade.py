@@ -3,7 +3,7 @@ baseline's layout: warehouses built as the course project's schema built
 them (its wide date dimension holding only the years the old loader needed,
 its constraint names, names narrower than the source's, a second foreign key
 of f_sales on item_id, staging tables with a key or none and the old loader's
-exact duplicates), upgraded with the README's commands, then loaded with a
+exact duplicates), upgraded with the documented commands (docs/dba.md), then loaded with a
 day of a year their calendar lacks, and compared with the model."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 2, items 1 and 2: migrations apply and roll back exactly (the yoyo
+"""Migrations apply and roll back exactly (the yoyo
 command line, and per migration against a catalog snapshot), the routine
 history mechanism, and the upgrade of a legacy warehouse keeping its data."""
 from __future__ import annotations
@@ -128,7 +128,7 @@ def migration_ids() -> list[str]:
     return [m.id for m in read_migrations(str(MIGRATIONS))]
 
 
-# ---------------------------------------------------------------- item 1 ----
+# ----------------------------------------------------- apply and roll back ----
 
 def test_yoyo_command_line_apply_rollback_all_apply_list(empty_database, dsn):
     url = empty_database("yoyo_cli")
@@ -209,7 +209,7 @@ def test_migrated_routines_are_the_sources_in_procedures(db):
         assert body in files[name], name
     cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
                 " WHERE n.nspname IN ('staging', 'mart') AND obj_description(p.oid, 'pg_proc') IS NULL")
-    assert cur.fetchall() == [], "routines without a COMMENT (SPEC 5.1)"
+    assert cur.fetchall() == [], "routines without a COMMENT (every routine carries one)"
 
 
 # The migration that has the server check every session of the warehouse database for a dead client.
@@ -304,7 +304,7 @@ def test_deployer_drops_every_overload_before_deploying(db, tmp_path):
     assert cur.fetchall() == []
 
 
-# ---------------------------------------------------------------- item 2 ----
+# ---------------------------------------------------------- legacy upgrade ----
 
 LEGACY = {
     "staging.user_order_log (uniq_id, date_time, city_id, city_name, customer_id, first_name, last_name,"
@@ -364,7 +364,7 @@ def test_legacy_warehouse_upgrade_keeps_every_row(empty_database, baseline):
     try:
         if baseline == "apply":
             backend.apply_migrations(migrations[:1])
-        else:  # SPEC 5.2: an existing warehouse has the schema already; the baseline is marked
+        else:  # an existing warehouse has the schema already; the baseline is marked
             cur.execute((MIGRATIONS / "0001.legacy-baseline.sql").read_text(encoding="utf-8"))
             backend.mark_migrations(migrations[:1])
         for target, values in LEGACY.items():
@@ -395,7 +395,7 @@ def test_legacy_warehouse_upgrade_keeps_every_row(empty_database, baseline):
         assert cur.fetchone() == ("(7,582.00)", "(7,582.00)")
 
         # The legacy facts may be the only copy of their day: a reload is refused unless allowed
-        # (issue 11 item 5), and the refusal changes nothing.
+        # (docs/dba.md, legacy days), and the refusal changes nothing.
         upgraded = _legacy_rows(cur)
         with pytest.raises(psycopg2.errors.RaiseException,
                            match=r"2022-11-09 holds 3 rows of legacy history .* salesmart\.allow_data_loss = on"):

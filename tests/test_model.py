@@ -307,7 +307,8 @@ def test_real_sample_report_then_increment():
     assert inc_stats["customer_research"]["out_of_date_rows"] == len(inc_research)
     assert len(m.research) == len(report_research) + len(inc_research)
 
-    # Reconciliation of §4.3 on the real data, and the week of the increment is 202249.
+    # Reconciliation (new + returning revenue = shipped revenue per week and item) on the real data,
+    # and the week of the increment is 202249.
     shipped_by_week_item = {}
     for d, item, _c, _city, _q, amount, status in f.values():
         if status == "shipped":

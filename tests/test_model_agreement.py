@@ -1,4 +1,4 @@
-"""Issue 2, item 4: the procedures agree exactly with the pure-Python model
+"""The procedures agree exactly with the pure-Python model
 (tests/model.py) on generated data and on the real sample files."""
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def assert_agree(conn, model: Model, stats: list[dict]) -> dict:
                 detail = [f"#{i}: sql={x!r} model={y!r}" for i, (x, y) in enumerate(zip(a, e)) if x != y]
                 detail.append(f"lengths: sql={len(a)} model={len(e)}")
             pytest.fail(f"{part}: {len(detail)} differences, first ones:\n  " + "\n  ".join(detail[:15]))
-    # SPEC 4.3 reconciliation, straight from the tables, per week and per month
+    # Reconciliation: new + returning revenue = the shipped f_sales of the period and item, straight from
+    # the tables, per week and per month
     assert rows(conn, """
         SELECT r.period_name, r.period_id, r.item_id FROM mart.f_customer_retention AS r
         LEFT JOIN (SELECT p.period_name, p.period_id, f.item_id,

@@ -1,6 +1,6 @@
 """Migrating as the database owner, and migrations that stop.
 
-A database owner that is no superuser (the README's deployment) migrates the
+A database owner that is no superuser (the deployment docs/operator.md shows) migrates the
 warehouse: without CREATEROLE, and with salesmart's roles missing, every way
 of applying (salesmart migrate, salesmart yoyo apply, plain yoyo apply) stops
 before anything is applied, in one line giving a superuser's statements;

@@ -1,9 +1,9 @@
 """The extract-and-load pipeline end to end, through the command line
 (`python -m salesmart ...` in a subprocess), checked against the pure-Python
-model of the SPEC (tests/model.py):
+model of the rules (tests/model.py):
 
-- load-report + run over a local report API on loopback (SPEC 1, 4.1, 4.5,
-  5.3), a corrected re-delivery of one day, then everything re-run: staging
+- load-report + run over a local report API on loopback (deliveries, the
+  load log, the command line), a corrected re-delivery of one day, then everything re-run: staging
   and the marts, weekly and monthly retention across the year end;
 - `run` for a day whose increment is NOT FOUND changes nothing;
 - load-dir of the real sample (shared/data/sample-2022).

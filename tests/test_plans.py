@@ -1,5 +1,5 @@
-"""Issue 7, item 7: no plan catastrophes. The two bad-statistics set-ups the
-issue saw in production are built first (landing analyzed while another
+"""No plan catastrophes. The two bad-statistics set-ups seen in production
+are built first (landing analyzed while another
 transaction was filling it: reltuples 0 over many pages; f_sales analyzed
 before a new ISO week had rows), then a day is loaded with auto_explain
 reporting the plan of every statement, nested ones included, with actual

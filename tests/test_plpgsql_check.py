@@ -1,4 +1,4 @@
-"""Issue 2, item 8: every PL/pgSQL routine of staging and mart passes plpgsql_check."""
+"""Every PL/pgSQL routine of staging and mart passes plpgsql_check."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Issue 8 item 5: progress of downloads, COPY and day loops, as plain log
+"""Progress of downloads, COPY and day loops, as plain log
 lines off a terminal and as one rich display on it; the data passes unchanged."""
 from __future__ import annotations
 

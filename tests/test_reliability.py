@@ -1,7 +1,6 @@
-"""Issue 7: the calendar grows to any valid date (item 4), concurrent loads
-serialize without deadlocks (item 8), the load's statements keep their plans
-under bad statistics (item 7), rollbacks that would lose or falsify data
-refuse (item 10)."""
+"""The calendar grows to any valid date, concurrent loads serialize without
+deadlocks, the load's statements keep their plans under bad statistics,
+rollbacks that would lose or falsify data refuse."""
 from __future__ import annotations
 
 import calendar
@@ -40,7 +39,7 @@ def order_file(path, lines) -> None:
     path.write_bytes(("\r\n".join([ORDER_HEADER, *lines]) + "\r\n").encode())
 
 
-# ------------------------------------------------------------------ item 4 ----
+# ------------------------------------------------------------ the calendar ----
 
 @pytest.mark.parametrize("day", [date(1, 1, 1), date(1999, 12, 31), date(2100, 1, 1), date(9999, 12, 31)])
 def test_the_calendar_grows_to_any_valid_date(db, tmp_path, day):
@@ -64,7 +63,7 @@ def test_the_calendar_grows_to_any_valid_date(db, tmp_path, day):
         ("monthly", day.year * 100 + day.month, 1, 1, 1), ("weekly", iso_year * 100 + iso_week, 1, 1, 1)]
 
 
-# ----------------------------------------------------------------- item 10 ----
+# ------------------------------------------------ rollbacks that lose data ----
 
 def _yoyo(url: str, *args: str, allow_data_loss: bool = False) -> subprocess.CompletedProcess:
     env = dict(os.environ, DATABASE_URL=url)
@@ -117,7 +116,7 @@ def test_rollbacks_that_would_lose_or_falsify_data_refuse(empty_database, tmp_pa
         conn.close()
 
 
-# ------------------------------------------------------------------ item 6 ----
+# --------------------------------------------------- incomplete deliveries ----
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
@@ -179,7 +178,7 @@ def test_an_incomplete_delivery_changes_nothing(dsn, db, small_dataset, tmp_path
     assert rows(db, "SELECT count(*) FROM mart.f_sales") == [(40,)]
 
 
-# ------------------------------------------------------------------ item 8 ----
+# ------------------------------------------------------------- concurrency ----
 
 def _in_threads(*works) -> list[Exception]:
     errors: list[Exception] = []
@@ -200,7 +199,7 @@ def _in_threads(*works) -> list[Exception]:
 
 
 def test_a_multi_day_transaction_beside_a_single_day_call_does_not_deadlock(dsn, db, small_dataset):
-    """The issue's repro: BEGIN; load_f_sales(D1); sleep; load_f_sales(D2); COMMIT in one session, and
+    """The deadlock seen in production: BEGIN; load_f_sales(D1); sleep; load_f_sales(D2); COMMIT in one session, and
     load_f_sales(D2) in another 0.7 s later. The days share items and cities; ON CONFLICT used to lock them."""
     d1, d2 = date(2024, 12, 18), date(2024, 12, 19)
     for day in (d1, d2):

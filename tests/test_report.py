@@ -1,4 +1,4 @@
-"""Issue 11, item 3: `python -m salesmart report retention` against the mart,
+"""`python -m salesmart report retention` against the mart,
 per ISO week and per month: csv and markdown carry the mart's columns under
 their own names, the table shows the same numbers, the ranking is recomputed
 here from the mart, and the chart is a real PNG. `report quality` shows

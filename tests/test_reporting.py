@@ -1,4 +1,4 @@
-"""Issue 11, items 1, 2 and 5: the analyst views against the pure-Python model
+"""The analyst views against the pure-Python model
 (week totals as distinct customers counted here from the model's orders),
 ISO weeks in d_calendar, a comment on every column and routine, the backfill
 range overloads and the retention mart of an upgraded legacy warehouse."""
@@ -178,7 +178,7 @@ def test_week_totals_of_the_real_sample(db):
     load_report(db, SAMPLE / "report", model)
     actual = table(db, "reporting.weekly_retention_totals", order_by="period_id")
     assert actual == distinct_week_totals(model)
-    # issue 11: 188 customers returned in week 2022-47, where the per-item sum says 392
+    # The real sample: 188 customers returned in week 2022-47, where the per-item sum says 392
     assert rows(db, "SELECT returning_customers_count FROM reporting.weekly_retention_totals"
                     " WHERE period_id = 202247") == [(188,)]
     assert rows(db, "SELECT sum(returning_customers_count) FROM reporting.weekly_retention"

@@ -1,4 +1,4 @@
-"""Issue 11, item 4: least-privilege roles. A login granted salesmart_loader
+"""Least-privilege roles. A login granted salesmart_loader
 loads whole days (the Python loader, hand COPY + CALL, the backfill
 overloads) and can do nothing else; a login granted salesmart_reader reads
 mart and the reporting views and nothing else; the roles are shared by the
@@ -79,7 +79,8 @@ def test_loader_procedures_run_as_their_owner_with_a_pinned_search_path(db):
     callable_by_loader = [r for r in found if r[0] in LOADER_PROCEDURES]
     assert {r[0] for r in callable_by_loader} == LOADER_PROCEDURES
     not_definer = [r[1] for r in callable_by_loader if not (r[2] and "search_path=pg_catalog, pg_temp" in r[3])]
-    assert not_definer == [], "not SECURITY DEFINER SET search_path = pg_catalog, pg_temp (BRIEF contract)"
+    assert not_definer == [], \
+        "not SECURITY DEFINER SET search_path = pg_catalog, pg_temp (what a loader may call must be)"
     assert {r[4] for r in found} == {"salesmart_owner"}
     # what the owner's procedures write must be the owner's
     assert rows(db, """

@@ -1,4 +1,4 @@
-"""Issue 11, item 5: yoyo without DATABASE_URL fails with one line (through
+"""yoyo without DATABASE_URL fails with one line (through
 `python -m salesmart yoyo`), and yoyo apply / rollback say what they did."""
 from __future__ import annotations
 
