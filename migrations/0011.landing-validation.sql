@@ -1,9 +1,10 @@
--- Landing checks the file rules itself (docs/rules.md, bad input): the
--- loader streams the file's bytes and lets COPY refuse bad values (types, ranges and lengths by the
--- column types, the rules below by CHECK constraints); the loader names the
--- file, line and column from COPY's error context and these constraint names.
--- Unquoted empty fields already arrive as NULL and meet NOT NULL; these catch
--- a quoted "" in a hand \copy, and 'NaN', which numeric takes and >= 0 passes.
+-- Landing checks the file rules itself (docs/rules.md, bad input): the loader
+-- streams the file's bytes and lets COPY refuse bad values (types, ranges and
+-- lengths by the column types, the rules below by CHECK constraints); the
+-- loader names the file, line and column from COPY's error context and these
+-- constraint names. Unquoted empty fields already arrive as NULL and meet NOT
+-- NULL; these catch a quoted "" in a hand \copy, and 'NaN', which numeric
+-- takes and >= 0 passes.
 -- depends: 0010.reliable-loads
 
 ALTER TABLE landing.user_order_log

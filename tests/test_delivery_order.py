@@ -1,8 +1,9 @@
-"""The order in which deliveries arrive does not matter. Random delivery histories (re-dated orders, out-of-date rows,
-corrections, repeats, across a year end) go through the loader, one
-transaction per delivery, and end in the same warehouse as the final
-versions loaded once in date order, in reverse order, and as the model:
-staging, f_sales, dimensions, weekly and monthly retention, day quality."""
+"""The order in which deliveries arrive does not matter. Random delivery
+histories (re-dated orders, out-of-date rows, corrections, repeats, across a
+year end) go through the loader, one transaction per delivery, and end in
+the same warehouse as the final versions loaded once in date order, in
+reverse order, and as the model: staging, f_sales, dimensions, weekly and
+monthly retention, day quality."""
 from __future__ import annotations
 
 import random

@@ -3,8 +3,9 @@
 model of the rules (tests/model.py):
 
 - load-report + run over a local report API on loopback (deliveries, the
-  load log, the command line), a corrected re-delivery of one day, then everything re-run: staging
-  and the marts, weekly and monthly retention across the year end;
+  load log, the command line), a corrected re-delivery of one day, then
+  everything re-run: staging and the marts, weekly and monthly retention
+  across the year end;
 - `run` for a day whose increment is NOT FOUND changes nothing;
 - load-dir of the real sample (shared/data/sample-2022).
 """

@@ -1,12 +1,11 @@
 """No plan catastrophes. The two bad-statistics set-ups seen in production
-are built first (landing analyzed while another
-transaction was filling it: reltuples 0 over many pages; f_sales analyzed
-before a new ISO week had rows), then a day is loaded with auto_explain
-reporting the plan of every statement, nested ones included, with actual
-row counts. The load keeps its normal plan: estimates of landing scans
-match what was copied, no scan of more than a handful of rows is repeated
-(the signature of a nested loop over an unindexed side), and retention
-joins nothing."""
+are built first (landing analyzed while another transaction was filling it:
+reltuples 0 over many pages; f_sales analyzed before a new ISO week had
+rows), then a day is loaded with auto_explain reporting the plan of every
+statement, nested ones included, with actual row counts. The load keeps its
+normal plan: estimates of landing scans match what was copied, no scan of
+more than a handful of rows is repeated (the signature of a nested loop over
+an unindexed side), and retention joins nothing."""
 from __future__ import annotations
 
 import json
