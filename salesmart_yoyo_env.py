@@ -24,11 +24,15 @@
 
 A module of its own, outside the salesmart package: yoyo loads it before it
 reads the migrations, and the migrations take their helpers (salesmart.routines,
-and through it the routines' sources) from the salesmart installed beside
-them; importing salesmart here first would fix salesmart to wherever this
-module is installed.
+and through it the sources of the routines and views) from the salesmart
+installed beside them, through salesmart_routines(); importing salesmart here
+first would fix salesmart to wherever this module is installed.
 """
+import importlib
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import psycopg2
 from yoyo.backends.core.postgresql import PostgresqlBackend
@@ -127,3 +131,13 @@ def backend_from_environment(uri: DatabaseURI, migration_table: str):
     except psycopg2.OperationalError as error:
         # libpq's message names host, port and user, never the password
         raise SystemExit(f"yoyo: error: cannot connect to the database of {name}: {_cause(error)}") from None
+
+
+def salesmart_routines(migration_file: str) -> ModuleType:
+    """salesmart.routines, the migrations' helpers, from the checkout or installation that holds the
+    migration in `migration_file` (its folder's parent holds salesmart), whatever else is installed:
+    yoyo imports a migration by its path, with no package to import its helpers relative to."""
+    holder = str(Path(migration_file).resolve().parent.parent)
+    if sys.path[0] != holder:
+        sys.path.insert(0, holder)
+    return importlib.import_module("salesmart.routines")

@@ -1,16 +1,12 @@
 """The routines of this release: staging merges, dimensions, marts (docs/dba.md)."""
-import sys
-from pathlib import Path
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from salesmart_yoyo_env import salesmart_routines
 
-from salesmart.routines import deploy_routines  # noqa: E402
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0007.landing"}
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "staging.log_load",
     "staging.merge_landing",
     "staging.load_user_order_log",

@@ -2,15 +2,12 @@
 dated file holds every delivery's rows, and the staging tables BI reads keep
 the current version of each key, the one from the latest delivery. Existing
 staging rows become the delivery of their own date (the legacy upgrade)."""
-import sys
-from pathlib import Path
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from yoyo import step
 
-from salesmart.routines import deploy_routines  # noqa: E402
-from yoyo import step  # noqa: E402
+from salesmart_yoyo_env import salesmart_routines
+
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0008.routines"}
 
@@ -98,7 +95,7 @@ DROP TABLE staging.user_activity_log_delivery;
 DROP TABLE staging.user_order_log_delivery;
 """)
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "staging.lock_warehouse",
     "staging.log_load",
     "staging.merge_delivery",

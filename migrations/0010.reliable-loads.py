@@ -8,15 +8,12 @@ f_sales loses its foreign keys: they cost three trigger calls per row (half
 of a big day's INSERT), and mart.load_f_sales keeps the integrity itself:
 the dimension rows of a day's facts are written before them, and a member
 is only removed when no fact has it."""
-import sys
-from pathlib import Path
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from yoyo import step
 
-from salesmart.routines import deploy_routines  # noqa: E402
-from yoyo import step  # noqa: E402
+from salesmart_yoyo_env import salesmart_routines
+
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0009.delivery-history"}
 
@@ -39,7 +36,7 @@ step("".join(f"ALTER TABLE mart.f_sales DROP CONSTRAINT IF EXISTS {name};\n" for
      "".join(f"ALTER TABLE mart.f_sales ADD CONSTRAINT {name} {definition};\n"
              for name, definition in FOREIGN_KEYS.items()))
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "mart.extend_calendar",
     "mart.load_d_city",
     "mart.load_d_item",

@@ -15,16 +15,12 @@ mart.load_f_customer_retention reads the week's orders once into one row
 per customer and item (a hash aggregate) instead of sorting them for a
 window and two distinct counts: the 7th day of a week of 250k-order days
 took 5.9 s, its 1st 0.5 s."""
-import sys
-from pathlib import Path
 
 from yoyo import step
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from salesmart_yoyo_env import salesmart_routines
 
-from salesmart.routines import deploy_routines  # noqa: E402
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0013.roles"}
 
@@ -62,7 +58,7 @@ step("".join(f"DROP INDEX staging.user_order_log_{kind}_latest_idx;\n" for kind 
      "".join(f"CREATE INDEX user_order_log_{kind}_latest_idx ON staging.user_order_log ({column}, date_time, uniq_id);\n"
              for kind, column in MEMBERS.items()))
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "mart.load_latest_order_by_day",
     "mart.load_d_city",
     "mart.load_d_item",

@@ -12,15 +12,12 @@ merge_delivery inserts the delivered keys that nothing else carries (most
 of a new day) straight into staging; only re-delivered, re-dated and
 out-of-date keys take the recomputation from the history. The merge's
 ANALYZEs sample less: they need row counts and key statistics only."""
-import sys
-from pathlib import Path
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from yoyo import step
 
-from salesmart.routines import deploy_routines  # noqa: E402
-from yoyo import step  # noqa: E402
+from salesmart_yoyo_env import salesmart_routines
+
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0014.faster-marts"}
 
@@ -28,7 +25,7 @@ __depends__ = {"0014.faster-marts"}
 step("GRANT EXECUTE ON PROCEDURE staging.lock_warehouse() TO salesmart_loader",
      "REVOKE EXECUTE ON PROCEDURE staging.lock_warehouse() FROM salesmart_loader")
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "staging.merge_delivery",
     "staging.merge_landing",
 ])

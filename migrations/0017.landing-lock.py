@@ -8,20 +8,16 @@ staging.lock_landing, which the loader calls right after the writer lock,
 makes such a \\copy wait until the load commits. It never waits itself: a
 landing table that another session holds already (a \\copy in an open
 transaction) is left as it is and reported, as before."""
-import sys
-from pathlib import Path
 
 from yoyo import step
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from salesmart_yoyo_env import salesmart_routines
 
-from salesmart.routines import deploy_routines  # noqa: E402
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0016.f-sales-first-load"}
 
-deploy_routines(__file__, ["staging.lock_landing"])
+routines.deploy_routines(__file__, ["staging.lock_landing"])
 
 # A new routine: owned and granted as 0013.roles left the others.
 step("ALTER PROCEDURE staging.lock_landing(text[]) OWNER TO salesmart_owner;\n"

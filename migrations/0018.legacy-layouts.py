@@ -25,17 +25,13 @@ numeric(10,2)).
 What the upgrade changed is recorded in staging.legacy_layout_change, so
 the rollback restores the legacy types and foreign keys exactly; it refuses
 to narrow a column back while values it now holds would not fit."""
-import sys
-from pathlib import Path
 
 from psycopg2 import sql
 from yoyo import step
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from salesmart_yoyo_env import salesmart_routines
 
-from salesmart.routines import deploy_routines  # noqa: E402
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0017.landing-lock"}
 
@@ -125,13 +121,7 @@ WITH RECURSIVE dependent(view_oid, depth) AS (
     JOIN pg_rewrite AS r ON r.oid = d.objid
     WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> d.refobjid
 )
-SELECT c.oid::regclass::text, pg_get_viewdef(c.oid), c.reloptions, quote_ident(pg_get_userbyid(c.relowner)),
-       c.relacl IS NULL,
-       ARRAY(SELECT format('GRANT %%s ON %%s TO %%s%%s', a.privilege_type, c.oid::regclass,
-                           CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-                           CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
-             FROM aclexplode(c.relacl) AS a),
-       obj_description(c.oid, 'pg_class'),
+SELECT c.oid::regclass::text, pg_get_viewdef(c.oid), c.reloptions, obj_description(c.oid, 'pg_class'),
        ARRAY(SELECT ARRAY[a.attname::text, col_description(c.oid, a.attnum)]
              FROM pg_attribute AS a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND col_description(c.oid, a.attnum) IS NOT NULL)
@@ -146,18 +136,14 @@ def _altering_under_views(cursor, tables: list[str], alter) -> None:
     """alter(cursor) with the views over `tables` dropped, then recreated as they were: definition,
     options, owner, grants and comments."""
     cursor.execute(DEPENDENT_VIEWS, (tables,))
-    views = cursor.fetchall()
+    views = [(*view, routines.view_rights(cursor, view[0])) for view in cursor.fetchall()]
     for name, *_ in reversed(views):
         cursor.execute(f"DROP VIEW {name}")
     alter(cursor)
-    for name, definition, options, owner, default_acl, grants, comment, column_comments in views:
+    for name, definition, options, comment, column_comments, rights in views:
         with_options = f" WITH ({', '.join(options)})" if options else ""
         cursor.execute(f"CREATE VIEW {name}{with_options} AS {definition}")
-        cursor.execute(f"ALTER VIEW {name} OWNER TO {owner}")
-        if not default_acl:
-            cursor.execute(f"REVOKE ALL ON {name} FROM {owner}")
-            for grant in grants:
-                cursor.execute(grant)
+        routines.restore_view_rights(cursor, name, rights)
         cursor.execute(f"COMMENT ON VIEW {name} IS %s", (comment,))
         for column, column_comment in column_comments:
             cursor.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS %s").format(sql.SQL(name), sql.Identifier(column)),
@@ -303,7 +289,7 @@ step(*FOREIGN_KEYS)
 step(_comment_legacy_calendar(lambda text: None, lambda text: text),
      _comment_legacy_calendar(lambda text: text, lambda text: None))
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "mart.extend_calendar",
     "mart.load_d_city",
     "mart.load_d_item",

@@ -20,16 +20,13 @@
 - staging.merge_delivery replaces and deletes the staging rows of re-delivered
   keys by their row address instead of a join with the whole staging table.
 """
-import sys
 from pathlib import Path
 
 from yoyo import step
 
-# yoyo imports a migration by its path; take the helper from this same
-# checkout, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from salesmart_yoyo_env import salesmart_routines
 
-from salesmart.routines import deploy_routines  # noqa: E402
+routines = salesmart_routines(__file__)
 
 __depends__ = {"0019.months-and-day-quality"}
 
@@ -45,7 +42,7 @@ COMMENT ON TABLE staging.writer_lock IS
     'owner may do; held to the end of the writing transaction';
 """, "DROP TABLE staging.writer_lock")
 
-deploy_routines(__file__, [
+routines.deploy_routines(__file__, [
     "staging.lock_warehouse",
     "staging.log_load",
     "staging.merge_delivery",

@@ -1,9 +1,10 @@
 """Applies the yoyo migrations (what `yoyo apply` does), wherever salesmart runs from.
 
-The migrations and the routines' sources live at the top of the repository
-(`migrations/`, `procedures/`); an installed salesmart carries them as package
-data, `salesmart/migrations` and `salesmart/procedures` (pyproject.toml maps
-them there), so `python -m salesmart migrate` works from any folder.
+The migrations and the sources of the routines and views live at the top of
+the repository (`migrations/`, `procedures/`, `views/`); an installed
+salesmart carries them as package data, `salesmart/migrations`,
+`salesmart/procedures` and `salesmart/views` (pyproject.toml maps them there),
+so `python -m salesmart migrate` works from any folder.
 
 It applies them through salesmart's yoyo backend (salesmart_yoyo_env), as
 plain `yoyo apply` does: the same checks before anything is applied, the same
@@ -21,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def shipped_folder(name: str) -> Path:
-    """`name` (migrations or procedures) in the installed package, else in the checkout."""
+    """`name` (migrations, procedures or views) in the installed package, else in the checkout."""
     installed = PACKAGE / name
     return installed if installed.is_dir() else PACKAGE.parent / name
 

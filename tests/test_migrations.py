@@ -304,6 +304,75 @@ def test_deployer_drops_every_overload_before_deploying(db, tmp_path):
     assert cur.fetchall() == []
 
 
+# ----------------------------------------------------------- view versioning ----
+
+def _dependency_order(sources: dict[str, str]) -> list[str]:
+    """The views of `sources` (name: source), each after those its source reads."""
+    order, pending = [], dict(sources)
+    while pending:
+        ready = [name for name, text in pending.items()
+                 if not any(re.search(rf"\b{re.escape(other)}\b", text) for other in pending if other != name)]
+        assert ready, f"views that read each other: {sorted(pending)}"
+        order += ready
+        for name in ready:
+            del pending[name]
+    return order
+
+
+def test_migrated_views_are_the_sources_in_views(db):
+    """views/ stays the readable source: every reporting view has a file, and creating the views again
+    from their files gives the definitions and comments the migrations left."""
+    cur = db.cursor()
+    described = """
+        SELECT c.oid::regclass::text, pg_get_viewdef(c.oid), obj_description(c.oid, 'pg_class'),
+               ARRAY(SELECT ARRAY[a.attname::text, col_description(c.oid, a.attnum)] FROM pg_attribute AS a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 ORDER BY a.attnum)
+        FROM pg_class AS c WHERE c.relnamespace = 'reporting'::regnamespace AND c.relkind = 'v' ORDER BY 1"""
+    cur.execute(described)
+    migrated = cur.fetchall()
+    files = {path.stem: path.read_text(encoding="utf-8") for path in (REPO / "views").glob("*.sql")}
+    assert [name for name, *_ in migrated] == sorted(files)
+    cur.execute(f"DROP VIEW {', '.join(files)}")
+    for name in _dependency_order(files):
+        cur.execute(files[name])
+    cur.execute(described)
+    assert cur.fetchall() == migrated
+
+
+def test_view_deployer_redeploys_listed_views_in_order_keeping_owner_and_grants(db, tmp_path):
+    cur = db.cursor()
+    read, reading = tmp_path / "reporting.read.sql", tmp_path / "reporting.reading.sql"
+    listed = [("reporting.read", read), ("reporting.reading", reading)]
+    read.write_text("CREATE VIEW reporting.read AS SELECT 1 AS a; COMMENT ON VIEW reporting.read IS 'one';")
+    reading.write_text("CREATE VIEW reporting.reading AS SELECT a FROM reporting.read;")
+    routines._view_deployer(listed)(db)
+    cur.execute("GRANT SELECT ON reporting.read TO salesmart_reader WITH GRANT OPTION;"
+                " GRANT SELECT ON reporting.read TO salesmart_owner;"
+                " REVOKE TRUNCATE ON reporting.read FROM CURRENT_USER;"
+                " ALTER VIEW reporting.reading OWNER TO salesmart_owner")
+    rights = ("SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl::text, obj_description(c.oid, 'pg_class')"
+              " FROM pg_class AS c WHERE c.relnamespace = 'reporting'::regnamespace AND c.relname LIKE 'read%%'"
+              " ORDER BY 1")
+    before = rows_of(cur, rights)
+    # a rework that drops the column the other view reads: both go, the reading one first
+    read.write_text("CREATE VIEW reporting.read AS SELECT 2 AS b; COMMENT ON VIEW reporting.read IS 'two';")
+    reading.write_text("CREATE VIEW reporting.reading AS SELECT b FROM reporting.read;")
+    routines._view_deployer(listed)(db)
+    assert rows_of(cur, rights) == [(*before[0][:3], "two"), before[1]]
+    assert rows_of(cur, "SELECT b FROM reporting.reading") == [(2,)]
+    # a view that reads a redeployed one but is not listed stops it: nothing is dropped in silence
+    with pytest.raises(psycopg2.errors.DependentObjectsStillExist, match="reporting.reading depends on"):
+        routines._view_deployer(listed[:1])(db)
+    # no earlier version: both dropped
+    routines._view_deployer([(view, None) for view, _ in listed])(db)
+    assert rows_of(cur, rights) == []
+
+
+def rows_of(cur, query: str) -> list[tuple]:
+    cur.execute(query)
+    return cur.fetchall()
+
+
 # ---------------------------------------------------------- legacy upgrade ----
 
 LEGACY = {
