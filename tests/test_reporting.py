@@ -198,7 +198,7 @@ def test_d_calendar_has_the_iso_year_and_week_of_every_day(db):
 
 DESCRIBED_SCHEMAS = ("staging", "mart", "reporting", "landing")
 INTERNAL_ROUTINES = {"staging.merge_landing", "mart.load_d_city", "mart.load_d_item", "mart.load_d_customer",
-                     "staging.merge_delivery", "staging.lock_warehouse", "mart.extend_calendar",
+                     "mart.load_dimension", "staging.merge_delivery", "staging.lock_warehouse", "mart.extend_calendar",
                      "mart.load_latest_order_by_day", "staging.lock_landing", "mart.rebuild_retention_period",
                      "mart.load_f_daily_sales", "staging.log_load"}
 
