@@ -52,23 +52,11 @@ LOAD_DEADLINE_HOURS = number_setting("SALESMART_LOAD_DEADLINE_HOURS", None)
     schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC") if FIRST_BUSINESS_DAY else None,
     catchup=bool(FIRST_BUSINESS_DAY),
     max_active_runs=1,
-    default_args={
+    default_args=airflow_support.default_args(
+        execution_timeout=timedelta(hours=1),
         # The DAG's start_date, given here so that Airflow also refuses to
         # trigger a run dated before it (such a run would get no tasks).
-        **({"start_date": airflow_support.first_run(FIRST_BUSINESS_DAY)} if FIRST_BUSINESS_DAY else {}),
-        "owner": "salesmart",
-        # For trouble that passes (HTTP 5xx, network, lost database
-        # connection); what a retry cannot fix fails at once (fail_fast).
-        "retries": 3,
-        "retry_delay": timedelta(minutes=5),
-        # A multiplier in Airflow 3; `True` would mean 1, a constant delay.
-        # Try n waits retry_delay * 2**(n-1) plus up to as much again (a
-        # jitter fixed for the run and try): 5-10, 10-20, 20-40 minutes.
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=1),
-        "execution_timeout": timedelta(hours=1),
-        "on_failure_callback": airflow_support.notify_failure,
-    },
+        **({"start_date": airflow_support.first_run(FIRST_BUSINESS_DAY)} if FIRST_BUSINESS_DAY else {})),
     # From when the run was queued, not from its logical date: a run that
     # catches up a past day, or re-runs one, is not born late. A scheduled run
     # is queued at its time, 06:00 UTC on D+1; a run that loads its day drops

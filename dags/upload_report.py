@@ -21,20 +21,7 @@ MARTS = [Asset(**mart) for mart in airflow_support.MART_ASSETS]
     start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "salesmart",
-        # For trouble that passes (HTTP 5xx, network, lost database
-        # connection); what a retry cannot fix fails at once (fail_fast).
-        "retries": 3,
-        "retry_delay": timedelta(minutes=5),
-        # A multiplier in Airflow 3; `True` would mean 1, a constant delay.
-        # Try n waits retry_delay * 2**(n-1) plus up to as much again (a
-        # jitter fixed for the run and try): 5-10, 10-20, 20-40 minutes.
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=1),
-        "execution_timeout": timedelta(hours=2),
-        "on_failure_callback": airflow_support.notify_failure,
-    },
+    default_args=airflow_support.default_args(execution_timeout=timedelta(hours=2)),
     tags=["salesmart"],
 )
 def upload_report():

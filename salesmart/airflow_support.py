@@ -59,6 +59,26 @@ MART_ASSETS = (
     {"name": "salesmart_mart_f_customer_retention", "uri": "salesmart://warehouse/mart/f_customer_retention"},
 )
 
+
+def default_args(execution_timeout: timedelta, **more: Any) -> dict[str, Any]:
+    """The task defaults both DAGs give, with the DAG's execution_timeout and `more`."""
+    return {
+        **more,
+        "owner": "salesmart",
+        # For trouble that passes (HTTP 5xx, network, lost database
+        # connection); what a retry cannot fix fails at once (fail_fast).
+        "retries": 3,
+        "retry_delay": timedelta(minutes=5),
+        # A multiplier in Airflow 3; `True` would mean 1, a constant delay.
+        # Try n waits retry_delay * 2**(n-1) plus up to as much again (a
+        # jitter fixed for the run and try): 5-10, 10-20, 20-40 minutes.
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(hours=1),
+        "execution_timeout": execution_timeout,
+        "on_failure_callback": notify_failure,
+    }
+
+
 # Extras of a Postgres connection that are libpq connection parameters and so
 # belong in the DSN; others (the provider's own: cursor, iam, sqlalchemy_*, ...) are not for libpq.
 LIBPQ_EXTRAS = frozenset({
