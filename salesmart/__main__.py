@@ -9,11 +9,8 @@ import psycopg2
 from rich.console import Console
 from yoyo.scripts.main import main as yoyo_main
 
-from salesmart import config, demo as demo_job, pipeline, progress, report as reports
-from salesmart.api_server import serve
-from salesmart.embedded_pg import EmbeddedPostgresError
+from salesmart import config, pipeline, progress, report as reports
 from salesmart.files import BadInput
-from salesmart.generate import generate as write_sample
 from salesmart.migrate import apply_migrations, shipped_folder
 from salesmart.report_api import ReportApiError
 from salesmart.warehouse import LoadError
@@ -24,8 +21,8 @@ logger = logging.getLogger("salesmart")
 FORMATS = ("table", "csv", "markdown")
 
 # Failures with a message that says it all: no traceback, exit 1.
-EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, EmbeddedPostgresError,
-                     reports.ReportError, psycopg2.Error, MigrationStopped)
+EXPECTED_FAILURES = (LoadError, ReportApiError, BadInput, config.ConfigError, reports.ReportError, psycopg2.Error,
+                     MigrationStopped)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -144,11 +141,19 @@ def load_dir(args) -> None:
     pipeline.load_dir(config.database_url(), args.path)
 
 
+# The development tools (the local report API, the sample generator, the
+# demo) are imported by their own commands only: the loader's commands, which
+# Airflow's workers run, start without them.
+
 def serve_api(args) -> None:
+    from salesmart.dev.api_server import serve
+
     serve(args.data, args.port, config.api_credentials(), running_polls=args.running_polls)
 
 
 def generate(args) -> None:
+    from salesmart.generate import generate as write_sample
+
     write_sample(args.out, days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
                  start=args.start, report_days=args.report_days, old_format=args.old_format)
 
@@ -185,6 +190,8 @@ def yoyo(args) -> None:
 
 
 def demo(args) -> None:
+    from salesmart.dev import demo as demo_job
+
     if args.stop:
         demo_job.stop()
     else:

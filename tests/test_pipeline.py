@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from model import PERIODS, Model
-from salesmart.api_server import make_server
+from salesmart.dev.api_server import make_server
 from salesmart.generate import generate
 from salesmart.report_api import ApiCredentials
 from sql_loading import WAREHOUSE_TABLES, rows, snapshot

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from salesmart.api_server import make_server
+from salesmart.dev.api_server import make_server
 from salesmart.generate import generate
 from salesmart.report_api import INCREMENT_FILES, REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 

@@ -20,7 +20,7 @@ import psycopg2
 from rich.console import Console
 
 from salesmart import pipeline, report
-from salesmart.api_server import make_server
+from salesmart.dev.api_server import make_server
 from salesmart.embedded_pg import EmbeddedPostgres
 from salesmart.generate import generate
 from salesmart.migrate import apply_migrations
