@@ -125,7 +125,10 @@ def upload_inc_data():
     other run.
 
     **Backfill business days D1..D2** (the window is on logical dates, D+1 06:00 UTC), e.g. 2025-01-01..2025-01-10:
-    `airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed --max-active-runs 1`
+
+        airflow backfill create --dag-id upload_inc_data --from-date 2025-01-02 \\
+            --to-date 2025-01-11T06:00:00+00:00 --reprocess-behavior completed --max-active-runs 1
+
     (`--dry-run` first lists the runs; `--max-active-runs 1` runs the days one after another in
     date order, as the catch-up does).
     """

@@ -74,6 +74,8 @@ CREATE TABLE mart.d_calendar (
 );
 COMMENT ON TABLE mart.d_calendar IS 'one row per calendar day; date_id = YYYYMMDD, week_of_year is the ISO week';
 
+-- The columns by position, as an INSERT takes them: no aliases.
+-- noqa: disable=AL03
 INSERT INTO mart.d_calendar
 SELECT to_char(d, 'YYYYMMDD')::integer,
        d,
@@ -101,6 +103,7 @@ SELECT to_char(d, 'YYYYMMDD')::integer,
        extract(isodow FROM d) IN (6, 7)
 FROM generate_series(date '2000-01-01', date '2099-12-31', interval '1 day') AS g(day),
      LATERAL (SELECT g.day::date) AS c(d);
+-- noqa: enable=AL03
 
 CREATE TABLE mart.d_city (
     id        serial       NOT NULL,

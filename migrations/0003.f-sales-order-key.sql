@@ -6,7 +6,8 @@
 ALTER TABLE mart.f_sales
     ADD COLUMN uniq_id varchar(32),
     ADD CONSTRAINT f_sales_uniq_id_key UNIQUE (uniq_id);
-COMMENT ON COLUMN mart.f_sales.uniq_id IS 'the order (staging.user_order_log.uniq_id); NULL on rows loaded before this column existed';
+COMMENT ON COLUMN mart.f_sales.uniq_id IS
+    'the order (staging.user_order_log.uniq_id); NULL on rows loaded before this column existed';
 
 CREATE INDEX f_sales_date_id_idx ON mart.f_sales (date_id);
 -- A customer's orders: for analysts, and to tell whether a customer has any left.

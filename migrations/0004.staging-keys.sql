@@ -16,7 +16,8 @@ DELETE FROM staging.customer_research a
 USING staging.customer_research b
 WHERE (a.date_id, a.category_id, a.geo_id) = (b.date_id, b.category_id, b.geo_id)
   AND a.ctid > b.ctid AND ROW(a.*) IS NOT DISTINCT FROM ROW(b.*);
-COMMENT ON TABLE staging.customer_research IS 'one row per day, category and geo (date_id, category_id, geo_id) of the customer_research files';
+COMMENT ON TABLE staging.customer_research IS
+    'one row per day, category and geo (date_id, category_id, geo_id) of the customer_research files';
 
 DELETE FROM staging.price_log a
 USING staging.price_log b

@@ -25,7 +25,10 @@ COMMENT ON COLUMN mart.f_customer_retention.new_customers_count IS
     'customers whose only shipped order of the week (of any item) is of this item';
 COMMENT ON COLUMN mart.f_customer_retention.returning_customers_count IS
     'customers with two or more shipped orders (any item) in the week, at least one of this item';
-COMMENT ON COLUMN mart.f_customer_retention.refunded_customer_count IS 'customers with a refunded order of this item in the week';
-COMMENT ON COLUMN mart.f_customer_retention.new_customers_revenue IS 'payment_amount of the shipped orders of this item by new customers';
-COMMENT ON COLUMN mart.f_customer_retention.returning_customers_revenue IS 'payment_amount of the shipped orders of this item by returning customers';
+COMMENT ON COLUMN mart.f_customer_retention.refunded_customer_count IS
+    'customers with a refunded order of this item in the week';
+COMMENT ON COLUMN mart.f_customer_retention.new_customers_revenue IS
+    'payment_amount of the shipped orders of this item by new customers';
+COMMENT ON COLUMN mart.f_customer_retention.returning_customers_revenue IS
+    'payment_amount of the shipped orders of this item by returning customers';
 COMMENT ON COLUMN mart.f_customer_retention.customers_refunded IS 'number of refunded orders of this item in the week';

@@ -20,9 +20,11 @@ CREATE TABLE staging.user_order_log_delivery (
 );
 CREATE INDEX user_order_log_delivery_delivery_day_idx ON staging.user_order_log_delivery (delivery_day);
 COMMENT ON TABLE staging.user_order_log_delivery IS
-    'every delivery''s orders, one row per order (uniq_id) and delivery; staging.user_order_log holds the current version of each';
+    'every delivery''s orders, one row per order (uniq_id) and delivery; '
+    'staging.user_order_log holds the current version of each';
 COMMENT ON COLUMN staging.user_order_log_delivery.delivery_day IS
-    'the business day whose delivery brought the row: an increment''s day, or the row''s own date within a report''s range';
+    'the business day whose delivery brought the row: an increment''s day, '
+    'or the row''s own date within a report''s range';
 INSERT INTO staging.user_order_log_delivery (
     delivery_day, uniq_id, date_time, city_id, city_name, customer_id, first_name, last_name,
     item_id, item_name, quantity, payment_amount, status)
@@ -37,9 +39,11 @@ CREATE TABLE staging.user_activity_log_delivery (
 );
 CREATE INDEX user_activity_log_delivery_delivery_day_idx ON staging.user_activity_log_delivery (delivery_day);
 COMMENT ON TABLE staging.user_activity_log_delivery IS
-    'every delivery''s activities, one row per activity (uniq_id) and delivery; staging.user_activity_log holds the current version of each';
+    'every delivery''s activities, one row per activity (uniq_id) and delivery; '
+    'staging.user_activity_log holds the current version of each';
 COMMENT ON COLUMN staging.user_activity_log_delivery.delivery_day IS
-    'the business day whose delivery brought the row: an increment''s day, or the row''s own date within a report''s range';
+    'the business day whose delivery brought the row: an increment''s day, '
+    'or the row''s own date within a report''s range';
 INSERT INTO staging.user_activity_log_delivery (delivery_day, uniq_id, date_time, action_id, customer_id, quantity)
 SELECT date_time::date, uniq_id, date_time, action_id, customer_id, quantity
 FROM staging.user_activity_log;
@@ -51,9 +55,11 @@ CREATE TABLE staging.customer_research_delivery (
 );
 CREATE INDEX customer_research_delivery_delivery_day_idx ON staging.customer_research_delivery (delivery_day);
 COMMENT ON TABLE staging.customer_research_delivery IS
-    'every delivery''s research rows, one per (date_id, category_id, geo_id) and delivery; staging.customer_research holds the current version of each';
+    'every delivery''s research rows, one per (date_id, category_id, geo_id) and delivery; '
+    'staging.customer_research holds the current version of each';
 COMMENT ON COLUMN staging.customer_research_delivery.delivery_day IS
-    'the business day whose delivery brought the row: an increment''s day, or the row''s own date within a report''s range';
+    'the business day whose delivery brought the row: an increment''s day, '
+    'or the row''s own date within a report''s range';
 INSERT INTO staging.customer_research_delivery (delivery_day, date_id, category_id, geo_id, sales_qty, sales_amt)
 SELECT date_id::date, date_id, category_id, geo_id, sales_qty, sales_amt
 FROM staging.customer_research;

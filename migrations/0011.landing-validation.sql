@@ -19,15 +19,18 @@ COMMENT ON CONSTRAINT user_order_log_city_name_not_empty ON landing.user_order_l
 COMMENT ON CONSTRAINT user_order_log_first_name_not_empty ON landing.user_order_log IS 'a customer needs a first name';
 COMMENT ON CONSTRAINT user_order_log_last_name_not_empty ON landing.user_order_log IS 'a customer needs a last name';
 COMMENT ON CONSTRAINT user_order_log_item_name_not_empty ON landing.user_order_log IS 'an item needs a name';
-COMMENT ON CONSTRAINT user_order_log_payment_amount_not_nan ON landing.user_order_log IS 'an amount is a number, not NaN';
+COMMENT ON CONSTRAINT user_order_log_payment_amount_not_nan ON landing.user_order_log IS
+    'an amount is a number, not NaN';
 
 ALTER TABLE landing.user_activity_log
     ADD CONSTRAINT user_activity_log_uniq_id_not_empty CHECK (uniq_id <> '');
-COMMENT ON CONSTRAINT user_activity_log_uniq_id_not_empty ON landing.user_activity_log IS 'an activity needs its uniq_id';
+COMMENT ON CONSTRAINT user_activity_log_uniq_id_not_empty ON landing.user_activity_log IS
+    'an activity needs its uniq_id';
 
 ALTER TABLE landing.customer_research
     ADD CONSTRAINT customer_research_sales_amt_not_nan CHECK (sales_amt <> 'NaN');
-COMMENT ON CONSTRAINT customer_research_sales_amt_not_nan ON landing.customer_research IS 'an amount is a number, not NaN';
+COMMENT ON CONSTRAINT customer_research_sales_amt_not_nan ON landing.customer_research IS
+    'an amount is a number, not NaN';
 
 ALTER TABLE landing.price_log
     ADD CONSTRAINT price_log_item_name_not_empty CHECK (item_name <> ''),

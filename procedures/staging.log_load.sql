@@ -37,6 +37,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE staging.log_load(text, text, text, text, date, date, text, bigint, bigint, bigint, bigint, text, text, timestamptz) IS
+COMMENT ON PROCEDURE staging.log_load(text, text, text, text, date, date, text, bigint, bigint, bigint, bigint, text,
+                                      text, timestamptz) IS
     'Internal: writes a staging.load_log row. The staging merges log their successes with it, '
     'staging.log_failed_load the failures a loader records.';

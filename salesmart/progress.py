@@ -14,13 +14,20 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, TypeVar
+from typing import Self, TypeVar
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                           TextColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ class _CountedReader:
             self._closed = True
             self._work.__exit__(None, None, None)
 
-    def __enter__(self) -> _CountedReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -157,7 +164,7 @@ class _AmountColumn(DownloadColumn):
 
 
 def _open_display() -> Progress:
-    global _display
+    global _display  # noqa: PLW0603 - one display per process, shared by every bar
     if _display is None:
         _display = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                             _AmountColumn(), TimeRemainingColumn(),
@@ -172,7 +179,7 @@ def _open_display() -> Progress:
 
 
 def _close_display() -> None:
-    global _display
+    global _display  # noqa: PLW0603 - one display per process, shared by every bar
     _display.stop()
     _display = None
     for handler, stream in _display_handlers:

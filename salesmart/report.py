@@ -283,7 +283,7 @@ def _print_table(section: Section, console: Console, headers: dict[str, str], pe
     shown = [c for c, column in enumerate(section.columns) if column in headers and column not in hidden]
     table = Table(title=section.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                   collapse_padding=True, pad_edge=False, show_edge=False)
-    cells = [[_shown(section.columns[c], row[c], period, dict(zip(section.columns, row))) for c in shown]
+    cells = [[_shown(section.columns[c], row[c], period, dict(zip(section.columns, row, strict=True))) for c in shown]
              for row in section.rows]
     for n, c in enumerate(shown):
         # numbers are never cut; headers and item names wrap at their spaces
@@ -336,14 +336,15 @@ def draw_chart(sections: list[Section], path: Path, period: Period = WEEK) -> Pa
 
     periods, _, ranking = sections
     per_period = {c: [row[i] for row in periods.rows] for i, c in enumerate(periods.columns)}
-    full = [period.days(dict(zip(periods.columns, row))) for row in periods.rows]
+    full = [period.days(dict(zip(periods.columns, row, strict=True))) for row in periods.rows]
     labels = [period.label(p) + ("" if d == n else f"\n{d}/{n} days")
-              for p, d, n in zip(per_period["period_id"], per_period["days_loaded"], full)]
+              for p, d, n in zip(per_period["period_id"], per_period["days_loaded"], full, strict=True)]
     positions = range(len(labels))
 
     # a period still being loaded is drawn pale: its numbers will grow
     def shade(color: str) -> list:
-        return [to_rgba(color, 1.0 if days == n else 0.45) for days, n in zip(per_period["days_loaded"], full)]
+        return [to_rgba(color, 1.0 if days == n else 0.45)
+                for days, n in zip(per_period["days_loaded"], full, strict=True)]
 
     money = FuncFormatter(lambda value, _: f"{value / 1e6:g}M" if abs(value) >= 1e6
                           else f"{value / 1e3:g}k" if abs(value) >= 1e3 else f"{value:g}")
@@ -372,7 +373,7 @@ def draw_chart(sections: list[Section], path: Path, period: Period = WEEK) -> Pa
     shipped = revenue.bar(positions, returning_revenue, 0.6, bottom=new_revenue, color=shade(RETURNING),
                           label="returning customers")
     revenue.bar_label(shipped, [f"{n + r:,.0f}\n{r / (n + r):.0%} returning" if n + r else ""
-                                for n, r in zip(new_revenue, returning_revenue)], fontsize=8, padding=2)
+                                for n, r in zip(new_revenue, returning_revenue, strict=True)], fontsize=8, padding=2)
     refunded = revenue.bar(positions, refunds, 0.6, color=shade(REFUNDS), label="refunds")
     revenue.bar_label(refunded, [f"{r:,.0f}" if r else "" for r in refunds], fontsize=8, padding=2)
     revenue.axhline(0, color="black", linewidth=0.8)
@@ -389,12 +390,12 @@ def draw_chart(sections: list[Section], path: Path, period: Period = WEEK) -> Pa
         axes.spines[["top", "right"]].set_visible(False)
 
     ranked = {c: [row[i] for row in ranking.rows] for i, c in enumerate(ranking.columns)}
-    names = [f"{rank}. {name}" for rank, name in zip(ranked["rank"], ranked["item_name"])][::-1]
+    names = [f"{rank}. {name}" for rank, name in zip(ranked["rank"], ranked["item_name"], strict=True)][::-1]
     shares = [float(s or 0) for s in ranked["returning_customers_share"]][::-1]
     # a dot plot on a zoomed axis: the items differ by points, not by tens of them
     share.hlines(names, min(shares) - 0.02, shares, color=RETURNING, alpha=0.35, linewidth=2)
     share.plot(shares, names, "o", color=RETURNING, markersize=9)
-    for value, name in zip(shares, names):
+    for value, name in zip(shares, names, strict=True):
         share.annotate(f"{value:.1%}", (value, name), xytext=(8, 0), textcoords="offset points",
                        va="center", fontsize=9)
     share.set_xlim(min(shares) - 0.02, max(shares) + 0.02)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -122,7 +122,7 @@ class ReportApiClient:
         self._api_session.close()
         self._download_session.close()
 
-    def __enter__(self) -> ReportApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -200,14 +200,14 @@ class ReportApiClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
 
         def attempt() -> Path:
-            with self._network_errors_are_transient(call):
-                with self._download_session.get(url, stream=True, timeout=self._timeout) as response:
-                    self._check_status(call, response)
-                    length = response.headers.get("Content-Length")
-                    with _partial_file_beside(dest) as partial:
-                        for chunk in progress.byte_chunks(response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES),
-                                                          int(length) if length else None, dest.name):
-                            partial.write(chunk)
+            with self._network_errors_are_transient(call), \
+                    self._download_session.get(url, stream=True, timeout=self._timeout) as response:
+                self._check_status(call, response)
+                length = response.headers.get("Content-Length")
+                with _partial_file_beside(dest) as partial:
+                    for chunk in progress.byte_chunks(response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES),
+                                                      int(length) if length else None, dest.name):
+                        partial.write(chunk)
             return dest
 
         # A signed file URL's query string is a credential of its own.
@@ -316,7 +316,8 @@ class ReportApiClient:
 @contextmanager
 def _partial_file_beside(dest: Path) -> Iterator[Any]:
     """A temporary file next to `dest` that becomes `dest` only if the block completes."""
-    handle = tempfile.NamedTemporaryFile(
+    # Not `with` at once: the file must outlive its handle, to become dest or be removed.
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
         "wb", dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False
     )
     try:

@@ -100,7 +100,8 @@ def _deployed(cursor, routine: str, schema: str, name: str) -> list[tuple]:
         belongs = "p.oid = to_regprocedure(%s)"
         argument = routine
     else:  # the overloads that have their own files are not this routine's
-        belongs = "NOT EXISTS (SELECT FROM unnest(%s::text[]) AS o(signature) WHERE to_regprocedure(o.signature) = p.oid)"
+        belongs = ("NOT EXISTS (SELECT FROM unnest(%s::text[]) AS o(signature)"
+                   " WHERE to_regprocedure(o.signature) = p.oid)")
         argument = [path.stem for path in PROCEDURES.glob(f"{schema}.{name}(*).sql")]
     cursor.execute(
         "SELECT p.oid::regprocedure::text, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"

@@ -241,7 +241,7 @@ class Model:
                 line = reader.line_num
                 if len(fields) != len(header):
                     raise ValueError(f"{path}: line {line}: {len(fields)} fields, header has {len(header)}")
-                row = parse(path, line, dict(zip(header, fields)), has_status)
+                row = parse(path, line, dict(zip(header, fields, strict=True)), has_status)
                 rows_read += 1
                 key = key_of(row)
                 if key in by_key:

@@ -357,7 +357,7 @@ def test_retries_come_when_the_docs_say(dagbag, dag_id):
     documented = [(5, 10), (10, 20), (20, 40)]
     for task_id, settings in dag["task_settings"].items():
         assert len(settings["retry_minutes"]) == len(documented), task_id
-        for (least, most), (low, high) in zip(settings["retry_minutes"], documented):
+        for (least, most), (low, high) in zip(settings["retry_minutes"], documented, strict=True):
             assert low <= least < low * 1.05 and high * 0.95 < most < high, (task_id, least, most)
     text = "the first retry 5–10 minutes after the failure, the second 10–20, the third 20–40"
     for doc in (dag["doc_md"], (REPO / "README.md").read_text()):
@@ -677,7 +677,7 @@ ORDER_COLUMNS = ("uniq_id", "date_time", "city_id", "city_name", "customer_id", 
 
 
 def assert_warehouse_equals_model(db, model: Model) -> None:
-    staging_orders = {row[0]: dict(zip(ORDER_COLUMNS, row))
+    staging_orders = {row[0]: dict(zip(ORDER_COLUMNS, row, strict=True))
                       for row in rows(db, f"SELECT {', '.join(ORDER_COLUMNS)} FROM staging.user_order_log")}
     assert staging_orders == model.orders
     assert {row[0] for row in rows(db, "SELECT uniq_id FROM staging.user_activity_log")} == set(model.activity)

@@ -170,7 +170,8 @@ def test_random_delivery_histories_end_as_the_final_versions_loaded_once(dsn, db
         reset(db)
         for day in order_of_days:
             load(dsn, *folders[day, final[day]], day)
-        assert_same(shuffled, content(db), f"seed {seed}: final versions {'reversed' if order_of_days[0] != DAYS[0] else 'in date order'}")
+        order = "reversed" if order_of_days[0] != DAYS[0] else "in date order"
+        assert_same(shuffled, content(db), f"seed {seed}: final versions {order}")
 
 
 def test_a_report_row_dated_outside_its_range_belongs_to_the_nearest_day(dsn, db, tmp_path):

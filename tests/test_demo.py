@@ -113,7 +113,7 @@ def test_demo_runs_twice_with_nothing_configured(demo_env):
                                   f"{new_revenue:,.2f}", f"{returning_revenue:,.2f}"], key
     # ... and the one unusual day of its data: an increment with 40% refunds.
     assert "1 of 21 loaded business days flagged, 2024-12-16 .. 2025-01-05" in first_out
-    assert re.search(r"^2025-01-02 +refund_burst +400 ", first_out, re.M), first_out[-3000:]
+    assert re.search(r"^2025-01-02 +refund_burst +400 ", first_out, re.MULTILINE), first_out[-3000:]
     chart = home / "retention.png"
     assert f"Retention chart:     {chart}" in first_out
     assert chart.read_bytes().startswith(b"\x89PNG") and chart.stat().st_size > 20_000

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import scratch_dir
 
+from conftest import scratch_dir
 from salesmart import embedded_pg
 from salesmart.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, find_server
 
@@ -97,7 +97,7 @@ def test_root_runs_the_wheels_server_from_a_private_folder(monkeypatch):
         shared = scratch / "shared"  # stands for /var/cache and /var/tmp
         shared.mkdir(mode=0o755)
         monkeypatch.delenv("PG_BIN", raising=False)
-        monkeypatch.setattr(embedded_pg, "system_bin_dirs", lambda: [])
+        monkeypatch.setattr(embedded_pg, "system_bin_dirs", list)
         monkeypatch.setattr(embedded_pg, "wheel_bin_dir", lambda: site / installed.name / "pginstall" / "bin")
         monkeypatch.setattr(embedded_pg, "PROGRAM_CACHE", shared / "cache")
         monkeypatch.setattr(embedded_pg, "RELOCATED_CLUSTERS", shared)

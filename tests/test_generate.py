@@ -35,9 +35,8 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _generate(out: Path, **overrides) -> Path:
-    arguments = dict(
-        days=INCREMENT_DAYS, orders_per_day=ORDERS_PER_DAY, seed=SEED, start=START, report_days=REPORT_DAYS
-    )
+    arguments = {"days": INCREMENT_DAYS, "orders_per_day": ORDERS_PER_DAY, "seed": SEED, "start": START,
+                 "report_days": REPORT_DAYS}
     arguments.update(overrides)
     generate(out, **arguments)
     return out
@@ -69,8 +68,10 @@ def _all_files(root: Path) -> list[Path]:
 
 
 def test_layout_matches_report_and_increment_days(dataset):
-    assert sorted(path.name for path in (dataset / "report").iterdir()) == sorted(f"{name}.csv" for name in REPORT_FILES)
-    assert sorted(path.name for path in (dataset / "increments").iterdir()) == [day.isoformat() for day in INCREMENT_DATES]
+    assert sorted(path.name for path in (dataset / "report").iterdir()) == \
+        sorted(f"{name}.csv" for name in REPORT_FILES)
+    assert sorted(path.name for path in (dataset / "increments").iterdir()) == \
+        [day.isoformat() for day in INCREMENT_DATES]
     for day in INCREMENT_DATES:
         folder = dataset / "increments" / day.isoformat()
         assert sorted(path.name for path in folder.iterdir()) == sorted(f"{name}_inc.csv" for name in REPORT_FILES)

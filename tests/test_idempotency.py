@@ -10,12 +10,29 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from model import Model
 
+from model import Model
 from salesmart.generate import generate
-from sql_loading import (CONTENT_TABLES, KINDS, build_marts, call, content, copy_and_merge, day_quality, facts,
-                         increment_days, increment_file, load_file, load_increment, load_report, reset, retention,
-                         rows, snapshot, table)
+from sql_loading import (
+    CONTENT_TABLES,
+    KINDS,
+    build_marts,
+    call,
+    content,
+    copy_and_merge,
+    day_quality,
+    facts,
+    increment_days,
+    increment_file,
+    load_file,
+    load_increment,
+    load_report,
+    reset,
+    retention,
+    rows,
+    snapshot,
+    table,
+)
 
 START = date(2023, 3, 1)          # a Wednesday; increments 03-06 .. 03-13 include two Mondays
 REPORT_DAYS = 5
@@ -47,7 +64,8 @@ def test_every_procedure_called_twice_equals_once(db, dataset):
         return once, again
 
     for kind in KINDS:
-        once, again = twice(f"staging load of {kind}", lambda: load_file(db, increment_file(dataset, day, kind), day, day))
+        once, again = twice(f"staging load of {kind}",
+                            lambda: load_file(db, increment_file(dataset, day, kind), day, day))  # noqa: B023 - run at once
         first, second = (rows(db, "SELECT file_name, file_kind, load_kind, date_from, date_to, rows_read,"
                                   " rows_loaded, duplicates_dropped, out_of_date_rows, checksum, status"
                                   " FROM staging.load_log ORDER BY load_id DESC LIMIT 2"))
@@ -56,7 +74,7 @@ def test_every_procedure_called_twice_equals_once(db, dataset):
 
     for procedure in ("mart.load_d_city", "mart.load_d_item", "mart.load_d_customer", "mart.load_f_sales",
                       "mart.load_f_customer_retention", "mart.load_f_customer_retention_monthly"):
-        once, again = twice(procedure, lambda: call(db, procedure, day))
+        once, again = twice(procedure, lambda: call(db, procedure, day))  # noqa: B023 - run at once
         assert again["staging.load_log"] == once["staging.load_log"]
 
     # the report and the day's whole pipeline again on top: the day's rows do not move, ids included
@@ -159,7 +177,7 @@ def test_a_corrected_redelivery_leaves_dimensions_as_a_clean_load(db, dataset, t
     once, so a customer, item or city that only the wrong version had must not stay behind."""
     day = increment_days(dataset)[0]
     source = increment_file(dataset, day)
-    ghost = "9" * 32 + ",{}T00:00:00,7,Ghost Town,999999,Gus,Ghost,77,Ghost item,1,10,shipped".format(day)
+    ghost = "9" * 32 + f",{day}T00:00:00,7,Ghost Town,999999,Gus,Ghost,77,Ghost item,1,10,shipped"
     wrong = tmp_path / "wrong" / "user_order_log_inc.csv"
     wrong.parent.mkdir()
     wrong.write_bytes(_file_with(source, extra=["900001," + ghost]))

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from yoyo import get_backend, read_migrations
+
 from model import Model
 from sql_loading import load_increment, rows
 from test_migrations import MIGRATIONS, catalog, catalog_diff, yoyo_cli
-from yoyo import get_backend, read_migrations
 
 # The old loader's years: the legacy calendar holds these and no other.
 LEGACY_YEARS = (2021, 2022)
@@ -272,7 +273,7 @@ def test_a_legacy_warehouse_upgrades_and_loads_a_day_of_a_year_its_calendar_lack
         retention = {(r[0], r[1]): dict(zip(("new_customers_count", "returning_customers_count",
                                              "refunded_customer_count", "new_customers_revenue",
                                              "returning_customers_revenue", "customers_refunded",
-                                             "period_start"), r[2:]))
+                                             "period_start"), r[2:], strict=True))
                      for r in rows(conn, "SELECT period_id, item_id, new_customers_count, returning_customers_count,"
                                          " refunded_customer_count, new_customers_revenue,"
                                          " returning_customers_revenue, customers_refunded, period_start"

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from yoyo import get_backend, read_migrations
 
-import salesmart.routines as routines
+from salesmart import routines
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "migrations"
@@ -109,8 +109,8 @@ def catalog(url: str) -> dict[str, list[tuple]]:
 
 def catalog_diff(expected: dict, actual: dict) -> str:
     lines = []
-    for kind in expected:
-        a, b = set(map(repr, expected[kind])), set(map(repr, actual[kind]))
+    for kind, expected_rows in expected.items():
+        a, b = set(map(repr, expected_rows)), set(map(repr, actual[kind]))
         for row in sorted(a - b):
             lines.append(f"  {kind}: only in expected: {row}")
         for row in sorted(b - a):
@@ -121,7 +121,7 @@ def catalog_diff(expected: dict, actual: dict) -> str:
 def yoyo_cli(url: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, DATABASE_URL=url)
     return subprocess.run([str(YOYO), *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 def migration_ids() -> list[str]:
@@ -142,9 +142,10 @@ def test_yoyo_command_line_apply_rollback_all_apply_list(empty_database, dsn):
         listing = result.stdout
         if args == ("rollback", "--all"):
             after_rollback = catalog(url)
-            assert after_rollback == empty, "rollback --all left objects behind:\n" + catalog_diff(empty, after_rollback)
+            assert after_rollback == empty, \
+                "rollback --all left objects behind:\n" + catalog_diff(empty, after_rollback)
         if args == ("list",):
-            status = {mid: st for st, mid in re.findall(r"^([AU])\s+(\S+)", listing, re.M)}
+            status = {mid: st for st, mid in re.findall(r"^([AU])\s+(\S+)", listing, re.MULTILINE)}
             assert set(status) == set(ids), listing
     # The last `yoyo list` ran after the second apply: everything applied.
     assert set(status.values()) == {"A"}, listing
@@ -163,7 +164,8 @@ def test_yoyo_without_a_usable_database_url_says_so_without_a_traceback(database
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if database_url is not None:
         env["DATABASE_URL"] = database_url
-    result = subprocess.run([str(YOYO), "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(YOYO), "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+                            check=False)
     assert result.returncode == 1
     assert "not-to-be-printed" not in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"yoyo: error: {message}"), result.stderr

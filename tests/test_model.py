@@ -47,7 +47,7 @@ def test_week_staging_and_f_sales(tmp_path):
     # 9 data lines, 8 distinct uniq_id (o1 twice); range = file's 12-05..12-12, so nothing is out of date.
     assert stats == {"rows_read": 9, "rows_loaded": 8, "duplicates_dropped": 1, "out_of_date_rows": 0}
     assert m.orders["o1"]["payment_amount"] == Decimal("200.00")
-    assert m.orders["o1"]["date_time"] == datetime(2022, 12, 5)
+    assert m.orders["o1"]["date_time"] == datetime(2022, 12, 5)  # noqa: DTZ001 - date_time is a timestamp without time zone
 
     f = m.f_sales()
     assert len(f) == 8                                        # one row per order
@@ -249,8 +249,8 @@ def test_conflicting_copies_change_nothing(tmp_path):
 def test_no_status_column_extra_column_research_prices(tmp_path):
     m = Model()
     m.load_file(write(tmp_path / "user_order_log.csv", [
-        "id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
-        "item_id,item_name,quantity,payment_amount,promo",
+        ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_name,"
+         "item_id,item_name,quantity,payment_amount,promo"),
         "1,u1,2022-11-09T00:00:00,1,X,5,F,L,10,I,3,300,yes",
     ]))
     assert m.orders["u1"]["status"] == "shipped" and "promo" not in m.orders["u1"]
@@ -262,7 +262,7 @@ def test_no_status_column_extra_column_research_prices(tmp_path):
         "2022-11-09T00:00:00,1001,2,0,0",
     ]))
     assert stats == {"rows_read": 3, "rows_loaded": 2, "duplicates_dropped": 1, "out_of_date_rows": 0}
-    assert m.research[(datetime(2022, 11, 9), 1001, 1)]["sales_amt"] == Decimal("5467")
+    assert m.research[(datetime(2022, 11, 9), 1001, 1)]["sales_amt"] == Decimal("5467")  # noqa: DTZ001 - date_id is a timestamp without time zone
 
     m.load_file(write(tmp_path / "price_log.csv", ["Молоко 3%,120", "Хлеб,20", "Хлеб,20"]))
     stats = m.load_file(write(tmp_path / "price_log_inc.csv", ["Молоко 3%,130"]))
@@ -297,7 +297,8 @@ def test_real_sample_report_then_increment():
                for r in report_orders + inc_orders}
     assert sum(r[5] for r in f.values()) == sum(amounts.values())
     assert inc_stats["user_order_log"]["rows_read"] == len(inc_orders)
-    assert inc_stats["user_order_log"]["duplicates_dropped"] == len(inc_orders) - len({r["uniq_id"] for r in inc_orders})
+    assert inc_stats["user_order_log"]["duplicates_dropped"] == \
+        len(inc_orders) - len({r["uniq_id"] for r in inc_orders})
 
     # Research: the report rows plus the increment's, which are all dated 2022-12-07,
     # i.e. outside the day 2022-12-05 being loaded: upserted and counted as out of date.

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from model import Model
-
-from salesmart.generate import generate
-from sql_loading import day_quality, load_dataset, load_increment, load_report, retention, rows
 
 from conftest import SAMPLE
+from model import Model
+from salesmart.generate import generate
+from sql_loading import day_quality, load_dataset, load_increment, load_report, retention, rows
 
 SAMPLE_INCREMENT_DAY = date(2022, 12, 5)
 
@@ -28,14 +27,14 @@ def warehouse(conn) -> dict:
             "SELECT customer_id, first_name, last_name, city_id FROM mart.d_customer"))},
         "d_item": dict(rows(conn, "SELECT item_id, item_name FROM mart.d_item")),
         "d_city": dict(rows(conn, "SELECT city_id, city_name FROM mart.d_city")),
-        "orders": {r[0]: dict(zip(ORDER_COLUMNS, r)) for r in rows(conn, (
+        "orders": {r[0]: dict(zip(ORDER_COLUMNS, r, strict=True)) for r in rows(conn, (
             f"SELECT {', '.join(ORDER_COLUMNS)} FROM staging.user_order_log"))},
-        "activity": {r[0]: dict(zip(ACTIVITY_COLUMNS, r)) for r in rows(conn, (
+        "activity": {r[0]: dict(zip(ACTIVITY_COLUMNS, r, strict=True)) for r in rows(conn, (
             f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM staging.user_activity_log"))},
-        "research": {r[:3]: dict(zip(RESEARCH_COLUMNS, r)) for r in rows(conn, (
+        "research": {r[:3]: dict(zip(RESEARCH_COLUMNS, r, strict=True)) for r in rows(conn, (
             f"SELECT {', '.join(RESEARCH_COLUMNS)} FROM staging.customer_research"))},
         "prices": dict(rows(conn, "SELECT item_name, price FROM staging.price_log")),
-        "load_log": [dict(zip(STATS, r)) for r in rows(conn, (
+        "load_log": [dict(zip(STATS, r, strict=True)) for r in rows(conn, (
             f"SELECT {', '.join(STATS)} FROM staging.load_log ORDER BY load_id"))],
     }
 
@@ -65,7 +64,7 @@ def assert_agree(conn, model: Model, stats: list[dict]) -> dict:
                 detail = [f"{k}: sql={a.get(k)!r} model={e.get(k)!r}"
                           for k in sorted(set(a) | set(e), key=repr) if a.get(k) != e.get(k)]
             else:
-                detail = [f"#{i}: sql={x!r} model={y!r}" for i, (x, y) in enumerate(zip(a, e)) if x != y]
+                detail = [f"#{i}: sql={x!r} model={y!r}" for i, (x, y) in enumerate(zip(a, e, strict=False)) if x != y]
                 detail.append(f"lengths: sql={len(a)} model={len(e)}")
             pytest.fail(f"{part}: {len(detail)} differences, first ones:\n  " + "\n  ".join(detail[:15]))
     # Reconciliation: new + returning revenue = the shipped f_sales of the period and item, straight from
@@ -133,4 +132,4 @@ def test_real_sample_report_then_increment(db):
         ("user_order_log_inc.csv", date(2022, 12, 5), date(2022, 12, 5), 1144, 0),
         ("customer_research_inc.csv", date(2022, 12, 5), date(2022, 12, 5), 30, 30),  # holds 2022-12-07
     ]
-    assert min(actual["orders"][u]["date_time"] for u in actual["orders"]) == datetime(2022, 11, 9)
+    assert min(actual["orders"][u]["date_time"] for u in actual["orders"]) == datetime(2022, 11, 9)  # noqa: DTZ001 - date_time is a timestamp without time zone

@@ -17,6 +17,7 @@ import sys
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+
 from sql_loading import rows
 from test_migrations import REPO, YOYO, migration_ids
 
@@ -126,14 +127,15 @@ def test_a_rollback_that_would_lose_data_stops_in_two_lines(empty_database):
     url = empty_database("refused_rollback")
     assert run(*command_lines()["yoyo apply"], url).returncode == 0
     execute(url, "INSERT INTO staging.load_log (source, file_name, file_kind, load_kind, status, started_at,"
-                 " finished_at) VALUES ('price_log.csv', 'price_log.csv', 'price_log', 'report', 'success', now(), now())")
+                 " finished_at) VALUES ('price_log.csv', 'price_log.csv', 'price_log', 'report', 'success', now(),"
+                 " now())")
     ids = migration_ids()
     kept = ids[:ids.index("0006.load-log") + 1]
     for argv, cwd in (([str(YOYO)], str(REPO)), ([sys.executable, "-m", "salesmart", "yoyo"], "/")):
         said = refusal(run([*argv, "rollback", "--revision", "0006.load-log"], cwd, url))
         assert len(said) == 2, said
-        assert "0006.load-log was not rolled back: rolling back 0006.load-log would drop the record of past loads" \
-               " (staging.load_log) (to drop it anyway: PGOPTIONS='-c salesmart.allow_data_loss=on'" in said[0], said
+        assert ("0006.load-log was not rolled back: rolling back 0006.load-log would drop the record of past loads"
+                " (staging.load_log) (to drop it anyway: PGOPTIONS='-c salesmart.allow_data_loss=on'" in said[0]), said
         assert said[1].endswith(f"applied now: 0001.legacy-baseline … 0006.load-log ({len(kept)} migrations)"), said
         assert applied(url) == kept
 

@@ -129,7 +129,8 @@ def test_stale_f_sales_statistics_on_a_new_week_keep_the_normal_plan(dsn, db, da
     plans = explained_load(dsn, dataset, NEXT_MONDAY)
     model.load_file(increment_file(dataset, NEXT_MONDAY, "user_order_log"), NEXT_MONDAY, NEXT_MONDAY)
     assert repeated_scans(plans) == []
-    retention = [plan for plan in plans if plan["Query Text"].lstrip().startswith("INSERT INTO mart.f_customer_retention")]
+    retention = [plan for plan in plans
+                 if plan["Query Text"].lstrip().startswith("INSERT INTO mart.f_customer_retention")]
     assert len(retention) == 2                       # the week's and the month's
     assert [node["Node Type"] for node in nodes(retention[0]["Plan"]) if "Join" in node["Node Type"]
             or node["Node Type"] == "Nested Loop"] == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sql_loading import rows
 
 

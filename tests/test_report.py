@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import struct
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -47,14 +47,15 @@ def markdown_sections(text: str) -> list[list[dict]]:
     for part in text.strip().split("### ")[1:]:
         lines = [line for line in part.splitlines() if line.startswith("|")]
         header = [c.strip() for c in lines[0].strip("|").split("|")]
-        sections.append([dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]])
+        sections.append([dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+                         for line in lines[2:]])
     return sections
 
 
 def mart_rows(conn, period_name="weekly", first=date.min, last=date.max) -> list[dict]:
     """mart.f_customer_retention with the item name and the period's first day, as text."""
     start = "week_start" if period_name == "weekly" else "month_start"
-    return [dict(zip(MART_COLUMNS + ("item_name", start), map(str, row))) for row in rows(
+    return [dict(zip(MART_COLUMNS + ("item_name", start), map(str, row), strict=True)) for row in rows(
         conn, f"SELECT {', '.join(MART_COLUMNS)}, i.item_name, r.period_start FROM mart.f_customer_retention AS r"
               " JOIN mart.d_item AS i USING (item_id)"
               " WHERE r.period_name = %s AND r.period_start BETWEEN %s AND %s ORDER BY period_id, item_id",

@@ -32,7 +32,7 @@ ATTEMPTS = 3
 
 
 def _client(base_url: str, credentials: ApiCredentials = CREDENTIALS, **overrides: float) -> ReportApiClient:
-    settings = dict(poll_interval=0.01, poll_deadline=5.0, attempts=ATTEMPTS, backoff=0.01, timeout=5.0)
+    settings = {"poll_interval": 0.01, "poll_deadline": 5.0, "attempts": ATTEMPTS, "backoff": 0.01, "timeout": 5.0}
     settings.update(overrides)
     return ReportApiClient(base_url, credentials, **settings)
 
@@ -82,7 +82,8 @@ def test_report_is_generated_polled_and_downloaded(api, data, tmp_path):
 def test_report_answers_running_before_success(api):
     task_id = requests.post(f"{api}/generate_report", headers=_api_headers(), timeout=5).json()["task_id"]
     statuses = [
-        requests.get(f"{api}/get_report", params={"task_id": task_id}, headers=_api_headers(), timeout=5).json()["status"]
+        requests.get(f"{api}/get_report", params={"task_id": task_id}, headers=_api_headers(),
+                     timeout=5).json()["status"]
         for _ in range(3)
     ]
     assert statuses == ["RUNNING", "RUNNING", "SUCCESS"]
@@ -109,7 +110,8 @@ def test_missing_increment_is_not_found(api):
     assert answer.status_code == 200
     assert answer.json() == {"report_id": "any", "date": f"{missing_day}T00:00:00", "status": "NOT FOUND"}
 
-    with _client(api) as client, pytest.raises(ReportApiError, match=f"get_increment {missing_day}: still NOT FOUND after {ATTEMPTS} attempts"):
+    with _client(api) as client, pytest.raises(
+            ReportApiError, match=f"get_increment {missing_day}: still NOT FOUND after {ATTEMPTS} attempts"):
         client.get_increment("any", missing_day)
 
 
@@ -193,7 +195,7 @@ class _StubHandler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._answer()
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         """Quiet: the tests inspect calls, not access logs."""
 
     def _answer(self) -> None:
@@ -229,9 +231,9 @@ def stub() -> Iterator[Callable[[Script], tuple[_StubServer, str]]]:
 
 def test_running_past_the_deadline_fails(stub):
     server, url = stub(lambda path, number: json_reply({"task_id": "t1", "status": "RUNNING"}))
-    with _client(url, poll_interval=0.02, poll_deadline=0.1) as client:
-        with pytest.raises(ReportApiError, match=r"get_report t1: still RUNNING after the poll deadline of 0.1s"):
-            client.wait_report("t1")
+    with _client(url, poll_interval=0.02, poll_deadline=0.1) as client, \
+            pytest.raises(ReportApiError, match=r"get_report t1: still RUNNING after the poll deadline of 0.1s"):
+        client.wait_report("t1")
     assert server.calls["/get_report"] >= 2
 
 
@@ -249,7 +251,8 @@ def test_server_errors_are_retried_until_success(stub):
 
 def test_server_errors_beyond_the_attempts_fail(stub):
     server, url = stub(lambda path, number: json_reply({"error": "down"}, status=503))
-    with _client(url) as client, pytest.raises(ReportApiError, match=f"generate_report: still HTTP 503 .* after {ATTEMPTS} attempts") as raised:
+    with _client(url) as client, pytest.raises(
+            ReportApiError, match=f"generate_report: still HTTP 503 .* after {ATTEMPTS} attempts") as raised:
         client.generate_report()
     assert server.calls["/generate_report"] == ATTEMPTS
     assert raised.value.retryable       # a scheduler may try again later
@@ -267,9 +270,9 @@ def test_timeouts_are_retried(stub):
 
 def test_not_found_forever_fails_after_the_attempts(stub):
     server, url = stub(lambda path, number: json_reply({"report_id": "r", "date": "x", "status": "NOT FOUND"}))
-    with _client(url) as client:
-        with pytest.raises(ReportApiError, match=f"get_increment 2023-03-06: still NOT FOUND after {ATTEMPTS} attempts") as raised:
-            client.get_increment("r", date(2023, 3, 6))
+    with _client(url) as client, pytest.raises(
+            ReportApiError, match=f"get_increment 2023-03-06: still NOT FOUND after {ATTEMPTS} attempts") as raised:
+        client.get_increment("r", date(2023, 3, 6))
     assert server.calls["/get_increment"] == ATTEMPTS
     assert raised.value.retryable
 
@@ -307,7 +310,8 @@ def test_download_retries_and_leaves_no_partial_file(stub, tmp_path):
 
     server, url = stub(script)
     with _client(url) as client:
-        assert client.download(f"{url}/bucket/price_log.csv?X-Signature=abc", tmp_path / "price_log.csv").read_bytes() == content
+        downloaded = client.download(f"{url}/bucket/price_log.csv?X-Signature=abc", tmp_path / "price_log.csv")
+        assert downloaded.read_bytes() == content
     assert server.calls["/bucket/price_log.csv"] == 3
     assert [path.name for path in tmp_path.iterdir()] == ["price_log.csv"]
     # The file host is not the API: it never sees the API headers.
@@ -315,7 +319,7 @@ def test_download_retries_and_leaves_no_partial_file(stub, tmp_path):
 
 
 def test_failed_download_leaves_nothing(stub, tmp_path):
-    server, url = stub(lambda path, number: StubReply(body=b"partial", declared_length=1000))
+    _, url = stub(lambda path, number: StubReply(body=b"partial", declared_length=1000))
     with _client(url) as client, pytest.raises(ReportApiError, match="download orders.csv: still network failure"):
         client.download(f"{url}/orders.csv", tmp_path / "orders.csv")
     assert list(tmp_path.iterdir()) == []

@@ -10,13 +10,12 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from model import PERIODS, Model, iso_period, month_period
 from yoyo import get_backend, read_migrations
 
+from conftest import SAMPLE
+from model import PERIODS, Model, iso_period, month_period
 from salesmart.generate import generate
 from sql_loading import call, load_dataset, load_file, load_report, rows, table
-
-from conftest import SAMPLE
 from test_migrations import LEGACY, MIGRATIONS
 
 ZERO = Decimal("0.00")

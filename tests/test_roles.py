@@ -12,15 +12,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import psycopg2.errors
 import pytest
-from model import Model
 from yoyo import get_backend, read_migrations
 
+from model import Model
 from salesmart import pipeline, routines
 from salesmart.generate import generate
 from salesmart.migrate import apply_migrations
 from salesmart.warehouse import LoadError
 from sql_loading import load_increment, rows
-
 from test_migrations import MIGRATIONS
 
 LOADER_PROCEDURES = {"staging.load_user_order_log", "staging.load_user_activity_log",
@@ -107,9 +106,9 @@ def test_loader_loads_whole_days_and_nothing_else(db, login, week_of_data):
         loader.cursor().execute("CALL mart.load_f_sales('2024-12-23', '2024-12-31');"
                                 " CALL mart.load_f_customer_retention('2024-12-23', '2024-12-31');"
                                 " CALL mart.load_f_customer_retention_monthly('2024-12-23', '2024-12-31')")
-        assert dict((r[0], r[1:]) for r in rows(db, (
+        assert {r[0]: r[1:] for r in rows(db, (
             "SELECT uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status"
-            " FROM mart.f_sales"))) == model.f_sales()
+            " FROM mart.f_sales"))} == model.f_sales()
         assert rows(db, "SELECT period_name, count(*) FROM mart.f_customer_retention GROUP BY 1 ORDER BY 1") == [
             ("monthly", len(model.retention("monthly"))), ("weekly", len(model.retention()))]
         # what a load learns of the day it loaded, without reading the view

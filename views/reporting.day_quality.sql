@@ -14,9 +14,10 @@ WITH days AS (
 ), first_seen AS (
     SELECT m.member_kind, m.member_id, min(d.business_day) AS first_day
     FROM days AS d
-    CROSS JOIN LATERAL (SELECT 'item', unnest(d.item_ids)
+    -- the columns are named by the alias list m(...)
+    CROSS JOIN LATERAL (SELECT 'item', unnest(d.item_ids)  -- noqa: AL03
                         UNION ALL
-                        SELECT 'city', unnest(d.city_ids)) AS m(member_kind, member_id)
+                        SELECT 'city', unnest(d.city_ids)) AS m(member_kind, member_id)  -- noqa: AL03
     GROUP BY m.member_kind, m.member_id
 ), history AS (
     SELECT d.*,

@@ -113,7 +113,7 @@ class _ReportApiHandler(BaseHTTPRequestHandler):
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: GET {path}"})
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         # The request line and status only: headers carry the API key.
         logger.info("%s %s", self.address_string(), format % args)
 
@@ -175,7 +175,8 @@ class _ReportApiHandler(BaseHTTPRequestHandler):
         try:
             first_day, last_day = _first_and_last_date(report_folder / "user_order_log.csv")
         except (ValueError, IndexError) as error:
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"unreadable report/user_order_log.csv: {error}"})
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                            {"error": f"unreadable report/user_order_log.csv: {error}"})
             return
         self._send_json(
             HTTPStatus.OK,
