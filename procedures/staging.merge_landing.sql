@@ -97,11 +97,13 @@ BEGIN
     -- plans below must not take a million rows for none.
     EXECUTE format('ANALYZE %s', v_landing);
 
+    -- The file's columns: all of staging's but the delivery day a dated staging table keeps.
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
            array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname <> ALL (p_key_columns))
     INTO v_columns, v_content
     FROM pg_catalog.pg_attribute AS a
-    WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname <> 'delivery_day';
     SELECT string_agg(format('%I', k), ', ') INTO v_keys FROM unnest(p_key_columns) AS k;
 
     -- One pass over the file: its distinct rows, with the line of their
