@@ -12,7 +12,7 @@ from pathlib import Path
 # checkout, whatever else is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from salesmart.routines import deploy_routines  # noqa: E402
+from salesmart.routines import deploy_routines
 
 __depends__ = {"0018.legacy-layouts"}
 
