@@ -20,7 +20,8 @@
 -- primary key (one per key, in key order: LIMIT keeps a LATERAL a probe), of
 -- a day's rows by the date index, or of a row address; no statement joins a
 -- whole table by a method the planner would choose, a cost that would grow
--- with the history.
+-- with the history. A new day needs no lookup of its keys at all: it goes
+-- in whole, and staging's primary key says whether it held any of them.
 CREATE OR REPLACE PROCEDURE staging.merge_delivery(
     p_table       text,
     p_key_columns text[],
@@ -49,6 +50,8 @@ DECLARE
     v_touched    date[];
     v_new_days   date[];
     v_affected   bigint;
+    v_held       bigint;
+    v_all_new    boolean := false;
     v_conflicts  boolean;
 BEGIN
     CALL staging.lock_warehouse();
@@ -78,7 +81,7 @@ BEGIN
     -- insert: those of the replaced deliveries (their superseded versions
     -- go now; their current rows are found through the date index, or,
     -- delivered on another day than their date, the delivery-day index),
-    -- and the delivered keys that staging holds already.
+    -- and the delivered keys that staging holds already (below).
     EXECUTE format('CREATE TEMP TABLE salesmart_affected ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA',
                    v_keys, v_staging);
     EXECUTE format(
@@ -90,30 +93,60 @@ BEGIN
          WHERE c.%4$I >= $1 AND c.%4$I < $2 + 1 AND c.delivery_day = c.%4$I::date
          UNION
          SELECT %2$s FROM %3$s AS c
-         WHERE c.delivery_day BETWEEN $1 AND $2 AND c.delivery_day <> c.%4$I::date
-         UNION
-         SELECT %5$s FROM pg_temp.salesmart_delivered AS n
-         CROSS JOIN LATERAL (SELECT FROM %3$s AS c WHERE (%6$s) = (%5$s) LIMIT 1) AS held',
-        v_superseded, v_keys, v_staging, p_date_column, v_n_keys, v_c_keys)
+         WHERE c.delivery_day BETWEEN $1 AND $2 AND c.delivery_day <> c.%4$I::date',
+        v_superseded, v_keys, v_staging, p_date_column)
     USING p_date_from, p_date_to;
     GET DIAGNOSTICS v_affected = ROW_COUNT;
-    ANALYZE pg_temp.salesmart_affected;
 
-    -- The other delivered keys are new: their delivered row is current. In
-    -- key order, so that the primary key's pages are visited in order: the
-    -- order merge_landing wrote the delivered rows in, which an anti-join
-    -- with the (few) affected keys by hash keeps, where an ORDER BY here
-    -- would sort them all again.
-    EXECUTE format(
-        'WITH inserted AS (
-             INSERT INTO %1$s (%2$s, delivery_day)
-             SELECT %2$s, %3$s FROM pg_temp.salesmart_delivered AS n
-             WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_affected AS a WHERE (%4$s) = (%5$s))
-             RETURNING %6$I::date AS day)
-         SELECT array_agg(day) FROM (SELECT DISTINCT day FROM inserted) AS days',
-        v_staging, v_columns, v_day, v_a_keys, v_n_keys, p_date_column)
-    INTO v_new_days
-    USING p_date_from, p_date_to;
+    -- A new day replaces nothing, and its keys are new to staging: its rows
+    -- simply go in, and the primary key, which checks each one anyway, says
+    -- whether staging held any (a re-dated key). Only then is each key
+    -- looked up. The rows go in key order, as merge_landing wrote them, so
+    -- that the primary key's pages are visited in order.
+    IF v_affected = 0 THEN
+        BEGIN
+            EXECUTE format(
+                'WITH inserted AS (
+                     INSERT INTO %1$s (%2$s, delivery_day)
+                     SELECT %2$s, %3$s FROM pg_temp.salesmart_delivered AS n
+                     RETURNING %4$I::date AS day)
+                 SELECT array_agg(day) FROM (SELECT DISTINCT day FROM inserted) AS days',
+                v_staging, v_columns, v_day, p_date_column)
+            INTO v_new_days
+            USING p_date_from, p_date_to;
+            v_all_new := true;
+        EXCEPTION WHEN unique_violation THEN
+            v_all_new := false;  -- (or copies that differ: the lookups below find them too)
+        END;
+    END IF;
+
+    IF NOT v_all_new THEN
+        -- Each delivered key that staging holds: a probe of its primary key.
+        EXECUTE format(
+            'INSERT INTO pg_temp.salesmart_affected
+             SELECT %1$s FROM pg_temp.salesmart_delivered AS n
+             CROSS JOIN LATERAL (SELECT FROM %2$s AS c WHERE (%3$s) = (%1$s) LIMIT 1) AS held
+             EXCEPT
+             SELECT %4$s FROM pg_temp.salesmart_affected',
+            v_n_keys, v_staging, v_c_keys, v_keys);
+        GET DIAGNOSTICS v_held = ROW_COUNT;
+        v_affected := v_affected + v_held;
+        ANALYZE pg_temp.salesmart_affected;
+
+        -- The other delivered keys are new: their delivered row is current.
+        -- In key order, as above: an anti-join with the affected keys by hash
+        -- keeps it, where an ORDER BY here would sort them all again.
+        EXECUTE format(
+            'WITH inserted AS (
+                 INSERT INTO %1$s (%2$s, delivery_day)
+                 SELECT %2$s, %3$s FROM pg_temp.salesmart_delivered AS n
+                 WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_affected AS a WHERE (%4$s) = (%5$s))
+                 RETURNING %6$I::date AS day)
+             SELECT array_agg(day) FROM (SELECT DISTINCT day FROM inserted) AS days',
+            v_staging, v_columns, v_day, v_a_keys, v_n_keys, p_date_column)
+        INTO v_new_days
+        USING p_date_from, p_date_to;
+    END IF;
 
     IF v_affected > 0 THEN
         -- The affected keys' current rows, before they change, with their row
