@@ -302,26 +302,26 @@ class ValidatingReader:
             lines = self._loaded_parts(chunk, left_out, pieces_per_line) if self._chunk_is_plain(chunk) else None
             if lines is not None:
                 first_copies, sent = self._unsent(lines, window)
-                sent_lines = list(map(lines.__getitem__, sent))
-                if shape.fullmatch(b"\n".join(sent_lines) + b"\n"):
-                    first = self._line_no + 1
-                    numbers = [first + index for index in sent]
+                first = self._line_no + 1
+                numbers = [first + index for index in sent]
+                data = b"".join(map(b'"%s%d",%s\n'.__mod__,
+                                    zip(self._skipped(numbers), numbers, map(lines.__getitem__, sent))))
+                if shape.fullmatch(data):
                     self._line_no += len(lines)
+                    self._last_sent = numbers[-1] if numbers else self._last_sent
                     self.stats.copies_dropped += len(lines) - len(sent)
                     window = first_copies
-                    yield b"".join(map(b'"%s%d",%s\n'.__mod__, zip(self._skipped(numbers), numbers, sent_lines)))
+                    yield data
                     continue
             yield from self._rows_one_by_one(chain([chunk], chunks))
             break
         self.close()
 
     def _skipped(self, numbers: list[int]) -> Iterator[bytes]:
-        """Before each line sent (`numbers`: their physical lines, in order), a line end for every line
+        """Before each line to send (`numbers`: their physical lines, in order), a line end for every line
         not sent since the last: inside the quotes of the line's number, where COPY counts them as lines
         and the number's input takes them for blanks, they keep COPY's line numbers the file's."""
         previous = [self._last_sent, *numbers[:-1]]
-        if numbers:
-            self._last_sent = numbers[-1]
         return map(self._eol.__mul__, map(int.__sub__, numbers, map((1).__add__, previous)))
 
     @staticmethod
@@ -341,26 +341,24 @@ class ValidatingReader:
 
     def _raw_chunks(self) -> Iterator[bytes]:
         """The rest of the file in chunks of whole lines (the file's last line may lack its line end), hashed."""
-        rest = b""
         first = not self.kind.has_header
         while block := self._file.read(CHUNK_SIZE):
+            if not block.endswith(b"\n"):
+                block += self._file.readline(LONGEST_LINE)  # the rest of the chunk's last line
             self.stats.sha256.update(block)
             if first:
                 block, first = block.removeprefix(BOM), False
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            rest = block[cut:]
-            if len(rest) > LONGEST_LINE:
-                raise BadInput(self.name, self._line_no + block.count(b"\n", 0, cut) + 1, None,
-                               f"line longer than {LONGEST_LINE >> 20} MiB")
-            if cut:
-                yield block[:cut]
-        if rest:
-            yield rest + self._eol
+            if not block.endswith(b"\n"):
+                if self._file.peek(1):
+                    raise BadInput(self.name, self._line_no + block.count(b"\n") + 1, None,
+                                   f"line longer than {LONGEST_LINE >> 20} MiB")
+                block += self._eol  # the file's last line, without its line end
+            yield block
 
     def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
-        """For chunks of unquoted lines: a regex that the fields to load of well-formed lines, a line end
-        after each, match whole (every line has a comma, so a blank line never does); one to split a
+        """For chunks of unquoted lines: a regex that the data sent for well-formed lines matches whole (each
+        line's quoted number, see _skipped, then its fields to load and a line end: every line has a comma,
+        so a blank line never does); one to split a
         chunk at each line end up to the line's last field not to load (the file's line number, unknown
         columns), keeping in groups the runs of fields to load before it; and how many pieces that leaves
         a line."""
@@ -368,7 +366,8 @@ class ValidatingReader:
         # The first and last fields stop at the line end, which must be the file's own (COPY takes one kind).
         checks[0] = checks[0].replace("[^,]", r"[^,\n]")
         checks[-1] = checks[-1].replace("[^,]", r"[^,\r\n]")
-        shape = re.compile(f"(?:{','.join(checks)}{re.escape(self._eol.decode())})*+".encode())
+        eol = re.escape(self._eol.decode())
+        shape = re.compile(f'(?:"(?:{eol})*+[0-9]++",{",".join(checks)}{eol})*+'.encode())
         loaded = {position for position, _ in self._present}
         left_out = [position for position in range(len(self._header)) if position not in loaded]
         if not left_out:
