@@ -15,6 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines
 
-__depends__ = {"0021.superseded-versions"}
+__depends__ = {"0022.superseded-versions"}
 
 deploy_routines(__file__, ["mart.load_f_sales"])

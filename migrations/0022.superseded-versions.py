@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines
 
-__depends__ = {"0020.copies-left-out"}
+__depends__ = {"0021.copies-left-out"}
 
 # table: (its key columns, its date column)
 DATED_TABLES = {

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines
 
-__depends__ = {"0022.first-load-without-lookups"}
+__depends__ = {"0023.first-load-without-lookups"}
 
 DAY_ROWS = """
 CREATE TABLE mart.f_daily_customer_item (

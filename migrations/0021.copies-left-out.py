@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from salesmart.routines import deploy_routines
 
-__depends__ = {"0019.months-and-day-quality"}
+__depends__ = {"0020.hardening"}
 
 deploy_routines(__file__, [
     "staging.merge_landing",
