@@ -358,10 +358,9 @@ class ValidatingReader:
     def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
         """For chunks of unquoted lines: a regex that the data sent for well-formed lines matches whole (each
         line's quoted number, see _skipped, then its fields to load and a line end: every line has a comma,
-        so a blank line never does); one to split a
-        chunk at each line end up to the line's last field not to load (the file's line number, unknown
-        columns), keeping in groups the runs of fields to load before it; and how many pieces that leaves
-        a line."""
+        so a blank line never does); one to split a chunk at each line end up to the line's last field not
+        to load (the file's line number, unknown columns), keeping in groups the runs of fields to load
+        before it; and how many pieces that leaves a line."""
         checks = [column.syntax.in_chunk or column.syntax.pattern for _, column in self._present]
         # The first and last fields stop at the line end, which must be the file's own (COPY takes one kind).
         checks[0] = checks[0].replace("[^,]", r"[^,\n]")
