@@ -32,27 +32,29 @@ CREATE OR REPLACE PROCEDURE staging.merge_delivery(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_staging    text := format('staging.%I', p_table);
-    v_superseded text := format('staging.%I', p_table || '_superseded');
-    v_columns    text;
-    v_h_columns  text;
-    v_content    text[];
-    v_keys       text;
-    v_c_keys     text;
-    v_n_keys     text;
-    v_a_keys     text;
-    v_p_keys     text;
-    v_v_keys     text;
-    v_h_keys     text;
-    v_p_version  text;
-    v_v_version  text;
-    v_day        text;
-    v_touched    date[];
-    v_new_days   date[];
-    v_affected   bigint;
-    v_held       bigint;
-    v_all_new    boolean := false;
-    v_conflicts  boolean;
+    v_staging       text := format('staging.%I', p_table);
+    v_superseded    text := format('staging.%I', p_table || '_superseded');
+    v_columns       text;
+    v_h_columns     text;
+    v_content       text[];
+    v_keys          text;
+    v_c_keys        text;
+    v_n_keys        text;
+    v_a_keys        text;
+    v_p_keys        text;
+    v_v_keys        text;
+    v_h_keys        text;
+    v_p_version     text;
+    v_v_version     text;
+    v_day           text;
+    v_touched       date[];
+    v_new_days      date[];
+    v_affected      bigint;
+    v_held          bigint;
+    v_all_new       boolean := false;
+    v_conflicts     boolean;
+    v_current_again boolean;
+    v_gone          text;
 BEGIN
     CALL staging.lock_warehouse();
 
@@ -186,23 +188,29 @@ BEGIN
         ANALYZE pg_temp.salesmart_versions;
 
         -- Copies of a key that differ: in a day's delivery the primary key of
-        -- staging refuses them for new keys, and here for the others.
+        -- staging refuses them for new keys, and here for the others. And
+        -- whether a superseded version becomes current again (a correction
+        -- took its key out of a later delivery: rare).
         EXECUTE format(
             'SELECT EXISTS (SELECT FROM pg_temp.salesmart_versions WHERE salesmart_source = ''delivered''
-                            GROUP BY %s HAVING count(*) > 1)', v_keys)
-        INTO STRICT v_conflicts;
+                            GROUP BY %s HAVING count(*) > 1),
+                    EXISTS (SELECT FROM pg_temp.salesmart_versions
+                            WHERE salesmart_source = ''superseded'' AND salesmart_rank = 1)', v_keys)
+        INTO STRICT v_conflicts, v_current_again;
         IF v_conflicts THEN
             RAISE unique_violation;
         END IF;
 
         -- A superseded version that is current again leaves the superseded
-        -- ones; the current ones that are not current any more, and the
-        -- delivered ones that are not, join them.
-        EXECUTE format(
-            'DELETE FROM %s
-             WHERE ctid = ANY (ARRAY(SELECT salesmart_row FROM pg_temp.salesmart_versions
-                                     WHERE salesmart_source = ''superseded'' AND salesmart_rank = 1))',
-            v_superseded);
+        -- ones, found by its row address; the current ones that are not
+        -- current any more, and the delivered ones that are not, join them.
+        IF v_current_again THEN
+            EXECUTE format(
+                'DELETE FROM %s
+                 WHERE ctid = ANY (ARRAY(SELECT salesmart_row FROM pg_temp.salesmart_versions
+                                         WHERE salesmart_source = ''superseded'' AND salesmart_rank = 1))',
+                v_superseded);
+        END IF;
         EXECUTE format(
             'INSERT INTO %1$s (delivery_day, %2$s)
              SELECT delivery_day, %2$s FROM pg_temp.salesmart_versions
@@ -211,21 +219,21 @@ BEGIN
             v_superseded, v_columns, v_keys);
 
         -- A staging row goes when its key has no current version any more,
-        -- or one that differs (in content or delivery day); then the new
-        -- current versions go in. Rows that stay as they are are not written.
-        -- The dates of both are the days touched.
-        EXECUTE format(
-            'WITH gone AS (
-                 DELETE FROM %1$s
-                 WHERE ctid = ANY (ARRAY(
-                     SELECT p.salesmart_row FROM pg_temp.salesmart_previous AS p
-                     WHERE NOT EXISTS (SELECT FROM pg_temp.salesmart_versions AS v
-                                       WHERE v.salesmart_rank = 1 AND (%2$s) = (%3$s)
-                                         AND (%4$s) IS NOT DISTINCT FROM (%5$s))))
-                 RETURNING %6$I::date AS day)
-             SELECT array_agg(DISTINCT day) FROM gone',
-            v_staging, v_v_keys, v_p_keys, v_v_version, v_p_version, p_date_column)
+        -- or one that differs (in content or delivery day): found by its row
+        -- address (a TID scan, one fetch per row); then the new current
+        -- versions go in. Rows that stay as they are are not written. The
+        -- dates of both are the days touched.
+        v_gone := format('NOT EXISTS (SELECT FROM pg_temp.salesmart_versions AS v
+                                      WHERE v.salesmart_rank = 1 AND (%s) = (%s)
+                                        AND (%s) IS NOT DISTINCT FROM (%s))',
+                         v_v_keys, v_p_keys, v_v_version, v_p_version);
+        EXECUTE format('SELECT array_agg(DISTINCT p.%I::date) FROM pg_temp.salesmart_previous AS p WHERE %s',
+                       p_date_column, v_gone)
         INTO v_touched;
+        EXECUTE format(
+            'DELETE FROM %s
+             WHERE ctid = ANY (ARRAY(SELECT p.salesmart_row FROM pg_temp.salesmart_previous AS p WHERE %s))',
+            v_staging, v_gone);
         EXECUTE format(
             'WITH came AS (
                  INSERT INTO %1$s (%2$s, delivery_day)
