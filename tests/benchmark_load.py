@@ -274,16 +274,16 @@ def stats(values: list[float]) -> str:
 
 
 def report_rounds(bare: list[Run], landing: list[Run], project: list[Run], course: list[Run]) -> None:
-    print(f"\n{'':24} {'wall s':>17} {'CPU s (client+server)':>24}")
-    print(f"{'stage':24} {'min':>8} {'median':>8} {'min':>11} {'median':>8}")
+    print(f"\n{'':30} {'wall s':>17} {'CPU s (client+server)':>24}")
+    print(f"{'stage':30} {'min':>8} {'median':>8} {'min':>11} {'median':>8}")
     for label, runs, stages in (("bare \\copy", bare, ("copy",)), ("loader", landing, ("validate+COPY",)),
                                 ("project", project, STAGES), ("course's loader", course, STAGES)):
         for stage in stages:
             walls = [run.stages[stage].wall for run in runs]
             cpus = [run.stages[stage].cpu for run in runs]
-            print(f"{label + ': ' + stage:24} {stats(walls)}    {stats(cpus)}")
+            print(f"{label + ': ' + stage:30} {stats(walls)}    {stats(cpus)}")
         if len(stages) > 1:
-            print(f"{label + ': total':24} {stats([r.total.wall for r in runs])}"
+            print(f"{label + ': total':30} {stats([r.total.wall for r in runs])}"
                   f"    {stats([r.total.cpu for r in runs])}")
     for label, runs in (("loader validate+COPY", landing), ("project", project)):
         for what in ("wall", "cpu"):
