@@ -209,7 +209,7 @@ WAREHOUSE_TABLES = HISTORY_TABLES + SUPERSEDED_TABLES + (
                     "staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                     "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
                     "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales",
-                    "mart.f_daily_customer_item", "staging.load_log",
+                    "mart.f_daily_customer_item", "mart.f_period_customer_item", "staging.load_log",
                     "landing.user_order_log",
                     "landing.user_activity_log", "landing.customer_research", "landing.price_log")
 
@@ -226,7 +226,8 @@ def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
 CONTENT_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                   "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
                   "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales",
-                  "mart.f_daily_customer_item", *HISTORY_TABLES, *SUPERSEDED_TABLES)
+                  "mart.f_daily_customer_item", "mart.f_period_customer_item", *HISTORY_TABLES,
+                  *SUPERSEDED_TABLES)
 
 
 def content(conn) -> dict:
