@@ -17,7 +17,8 @@
 -- uniq_id before they go in (index order): that sort gets the memory to run
 -- without spilling (work_mem, for this call only). When none of the day's
 -- orders has an f_sales row yet (a day's first load), they are simply
--- inserted: an upsert (ON CONFLICT) costs a third more per row.
+-- inserted, with no lookup per order: an upsert (ON CONFLICT) costs a third
+-- more per row.
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET work_mem = '256MB' SET jit = off
@@ -35,7 +36,6 @@ DECLARE
     v_legacy_rows        bigint;
     v_staged_orders      bigint;
     v_matching_rows      bigint;
-    v_replaced_rows      bigint;
 BEGIN
     IF p_date IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_sales: p_date must not be NULL';
@@ -82,6 +82,32 @@ BEGIN
     END IF;
     CALL mart.extend_calendar(p_date);
 
+    -- A day's first load: f_sales holds no row of the day. Its orders then
+    -- go in with a plain INSERT and no lookup per order: f_sales' uniq_id
+    -- key checks each one anyway, and when one has a row of another day (an
+    -- order re-dated to this day), the load is undone and done as below.
+    IF NOT EXISTS (SELECT FROM mart.f_sales AS f WHERE f.date_id = v_date_id) THEN
+        BEGIN
+            CALL mart.load_latest_order_by_day(p_date);
+            CALL mart.load_d_city(p_date, '{}');
+            CALL mart.load_d_item(p_date, '{}');
+            CALL mart.load_d_customer(p_date, '{}');
+            INSERT INTO mart.f_sales (
+                uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status)
+            SELECT s.uniq_id, v_date_id, s.item_id, s.customer_id, s.city_id,
+                   CASE s.status WHEN 'refunded' THEN -s.quantity ELSE s.quantity END,
+                   CASE s.status WHEN 'refunded' THEN -s.payment_amount ELSE s.payment_amount END,
+                   s.status
+            FROM staging.user_order_log AS s
+            WHERE s.date_time >= p_date AND s.date_time < p_date + 1
+            ORDER BY s.uniq_id;
+            CALL mart.load_f_daily_sales(p_date);
+            RETURN;
+        EXCEPTION WHEN unique_violation THEN
+            NULL;  -- an order of the day has a row of another day
+        END;
+    END IF;
+
     -- The f_sales rows this load replaces: the day's, and those of orders
     -- re-dated to this day from another, which leave their day, week and
     -- month; no load of this day covers those, so they are recomputed at the
@@ -89,9 +115,8 @@ BEGIN
     -- per order of the day (LIMIT keeps the LATERAL a probe): a join could
     -- hash all of f_sales, a cost that grows with the history.
     SELECT array_agg(DISTINCT r.customer_id), array_agg(DISTINCT r.item_id), array_agg(DISTINCT r.city_id),
-           array_agg(DISTINCT c.date_actual) FILTER (WHERE c.date_actual <> p_date),
-           count(*)
-    INTO v_previous_customers, v_previous_items, v_previous_cities, v_days_left, v_replaced_rows
+           array_agg(DISTINCT c.date_actual) FILTER (WHERE c.date_actual <> p_date)
+    INTO v_previous_customers, v_previous_items, v_previous_cities, v_days_left
     FROM (SELECT f.customer_id, f.item_id, f.city_id, f.date_id
           FROM mart.f_sales AS f
           WHERE f.date_id = v_date_id
@@ -110,44 +135,29 @@ BEGIN
     CALL mart.load_d_item(p_date, coalesce(v_previous_items, '{}'));
     CALL mart.load_d_customer(p_date, coalesce(v_previous_customers, '{}'));
 
-    -- No row replaced: the query above found none of the day's orders in
-    -- f_sales, under any date, so nothing can conflict and a plain INSERT
-    -- does.
-    IF v_replaced_rows = 0 THEN
-        INSERT INTO mart.f_sales (
-            uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status)
-        SELECT s.uniq_id, v_date_id, s.item_id, s.customer_id, s.city_id,
-               CASE s.status WHEN 'refunded' THEN -s.quantity ELSE s.quantity END,
-               CASE s.status WHEN 'refunded' THEN -s.payment_amount ELSE s.payment_amount END,
-               s.status
-        FROM staging.user_order_log AS s
-        WHERE s.date_time >= p_date AND s.date_time < p_date + 1
-        ORDER BY s.uniq_id;
-    ELSE
-        DELETE FROM mart.f_sales AS f
-        WHERE f.date_id = v_date_id
-          AND NOT EXISTS (SELECT FROM staging.user_order_log AS s
-                          WHERE s.uniq_id = f.uniq_id
-                            AND s.date_time >= p_date AND s.date_time < p_date + 1);
+    DELETE FROM mart.f_sales AS f
+    WHERE f.date_id = v_date_id
+      AND NOT EXISTS (SELECT FROM staging.user_order_log AS s
+                      WHERE s.uniq_id = f.uniq_id
+                        AND s.date_time >= p_date AND s.date_time < p_date + 1);
 
-        INSERT INTO mart.f_sales AS f (
-            uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status)
-        SELECT s.uniq_id, v_date_id, s.item_id, s.customer_id, s.city_id,
-               CASE s.status WHEN 'refunded' THEN -s.quantity ELSE s.quantity END,
-               CASE s.status WHEN 'refunded' THEN -s.payment_amount ELSE s.payment_amount END,
-               s.status
-        FROM staging.user_order_log AS s
-        WHERE s.date_time >= p_date AND s.date_time < p_date + 1
-        ORDER BY s.uniq_id
-        ON CONFLICT (uniq_id) DO UPDATE
-        SET date_id = excluded.date_id, item_id = excluded.item_id, customer_id = excluded.customer_id,
-            city_id = excluded.city_id, quantity = excluded.quantity,
-            payment_amount = excluded.payment_amount, status = excluded.status
-        WHERE (f.date_id, f.item_id, f.customer_id, f.city_id, f.quantity, f.payment_amount, f.status)
-              IS DISTINCT FROM
-              (excluded.date_id, excluded.item_id, excluded.customer_id, excluded.city_id,
-               excluded.quantity, excluded.payment_amount, excluded.status);
-    END IF;
+    INSERT INTO mart.f_sales AS f (
+        uniq_id, date_id, item_id, customer_id, city_id, quantity, payment_amount, status)
+    SELECT s.uniq_id, v_date_id, s.item_id, s.customer_id, s.city_id,
+           CASE s.status WHEN 'refunded' THEN -s.quantity ELSE s.quantity END,
+           CASE s.status WHEN 'refunded' THEN -s.payment_amount ELSE s.payment_amount END,
+           s.status
+    FROM staging.user_order_log AS s
+    WHERE s.date_time >= p_date AND s.date_time < p_date + 1
+    ORDER BY s.uniq_id
+    ON CONFLICT (uniq_id) DO UPDATE
+    SET date_id = excluded.date_id, item_id = excluded.item_id, customer_id = excluded.customer_id,
+        city_id = excluded.city_id, quantity = excluded.quantity,
+        payment_amount = excluded.payment_amount, status = excluded.status
+    WHERE (f.date_id, f.item_id, f.customer_id, f.city_id, f.quantity, f.payment_amount, f.status)
+          IS DISTINCT FROM
+          (excluded.date_id, excluded.item_id, excluded.customer_id, excluded.city_id,
+           excluded.quantity, excluded.payment_amount, excluded.status);
 
     -- A member of the replaced rows that no longer has a current latest
     -- order of a loaded day is rare (a corrected re-delivery): only for those

@@ -3,22 +3,20 @@
 -- the period's rows whole: an ISO week for mart.load_f_customer_retention, a
 -- calendar month for mart.load_f_customer_retention_monthly. The same rules
 -- for both: a customer is new with exactly one shipped order (of any item)
--- in the period, returning with two or more. The period's orders are read
--- once, into one row per customer and item (hashed: no sort of the period's
--- orders, which is what grew with every day of it); a customer's shipped
--- orders of the period are then a window over those few rows, and every
--- count is of distinct customers by construction. No join: no row estimate
--- can turn it into a nested loop. The hash table holds a period's customers
--- and items: it gets the memory to do so without spilling (work_mem, for
--- this call only).
+-- in the period, returning with two or more. The period's orders come
+-- summed per customer and item, as mart.f_period_customer_item keeps them
+-- (mart.load_f_sales, through mart.load_f_daily_sales, for each day it
+-- changes), not read order by order: a month's last day costs what its
+-- first does. A customer's shipped orders of the period are then a window
+-- over those few rows, and every count is of distinct customers by
+-- construction. No join: no row estimate can turn it into a nested loop.
+-- Its sorts hold a period's customers and items: they get the memory to do
+-- so without spilling (work_mem, for this call only).
 CREATE OR REPLACE PROCEDURE mart.rebuild_retention_period(p_period_name varchar, p_period_id integer,
                                                           p_first date, p_last date)
 LANGUAGE plpgsql
 SET work_mem = '256MB'
 AS $$
-DECLARE
-    v_first_date_id integer := to_char(p_first, 'YYYYMMDD')::integer;
-    v_last_date_id  integer := to_char(p_last, 'YYYYMMDD')::integer;
 BEGIN
     CALL staging.lock_warehouse();
 
@@ -30,13 +28,9 @@ BEGIN
         new_customers_count, returning_customers_count, refunded_customer_count,
         new_customers_revenue, returning_customers_revenue, customers_refunded)
     WITH customer_items AS (
-        SELECT f.customer_id, f.item_id,
-               count(*) FILTER (WHERE f.status = 'shipped') AS shipped_orders,
-               sum(f.payment_amount) FILTER (WHERE f.status = 'shipped') AS shipped_revenue,
-               count(*) FILTER (WHERE f.status = 'refunded') AS refunded_orders
-        FROM mart.f_sales AS f
-        WHERE f.date_id BETWEEN v_first_date_id AND v_last_date_id
-        GROUP BY f.customer_id, f.item_id
+        SELECT p.customer_id, p.item_id, p.shipped_orders, p.shipped_revenue, p.refunded_orders
+        FROM mart.f_period_customer_item AS p
+        WHERE p.period_name = p_period_name AND p.period_id = p_period_id
     ), customer_periods AS (
         SELECT ci.item_id, ci.shipped_orders, ci.shipped_revenue, ci.refunded_orders,
                sum(ci.shipped_orders) OVER (PARTITION BY ci.customer_id) AS period_shipped_orders

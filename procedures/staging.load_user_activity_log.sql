@@ -10,6 +10,7 @@ CREATE OR REPLACE PROCEDURE staging.load_user_activity_log(
     p_file_name   text DEFAULT 'user_activity_log.csv',
     p_checksum    text DEFAULT NULL,
     p_allow_empty boolean DEFAULT false,
+    p_copies_dropped bigint DEFAULT 0,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -20,10 +21,10 @@ BEGIN
         p_date_column => 'date_time', p_has_header => true,
         p_date_from => p_date_from, p_date_to => p_date_to,
         p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum,
-        p_allow_empty => p_allow_empty, p_touched_days => p_touched_days);
+        p_allow_empty => p_allow_empty, p_copies_dropped => p_copies_dropped, p_touched_days => p_touched_days);
 END;
 $$;
 
-COMMENT ON PROCEDURE staging.load_user_activity_log(date, date, text, text, text, text, boolean, date[]) IS
+COMMENT ON PROCEDURE staging.load_user_activity_log(date, date, text, text, text, text, boolean, bigint, date[]) IS
     'Merges the user_activity_log file COPYed into landing.user_activity_log into staging; '
     'parameters as staging.load_user_order_log. Does not COMMIT.';

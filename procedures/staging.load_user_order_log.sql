@@ -1,7 +1,9 @@
 -- Merges a user_order_log file COPYed into landing.user_order_log into staging as the
 -- delivery of the business days p_date_from..p_date_to (NULL, NULL: the
 -- file's own first..last date), one row per uniq_id. p_touched_days comes
--- back with the days whose marts are to be rebuilt. See staging.merge_landing.
+-- back with the days whose marts are to be rebuilt. p_copies_dropped: lines
+-- a loader left out of its COPY as copies of lines it sent (counted with the
+-- copies the merge drops). See staging.merge_landing.
 CREATE OR REPLACE PROCEDURE staging.load_user_order_log(
     p_date_from   date DEFAULT NULL,
     p_date_to     date DEFAULT NULL,
@@ -10,6 +12,7 @@ CREATE OR REPLACE PROCEDURE staging.load_user_order_log(
     p_file_name   text DEFAULT 'user_order_log.csv',
     p_checksum    text DEFAULT NULL,
     p_allow_empty boolean DEFAULT false,
+    p_copies_dropped bigint DEFAULT 0,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -20,15 +23,17 @@ BEGIN
         p_date_column => 'date_time', p_has_header => true,
         p_date_from => p_date_from, p_date_to => p_date_to,
         p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum,
-        p_allow_empty => p_allow_empty, p_touched_days => p_touched_days);
+        p_allow_empty => p_allow_empty, p_copies_dropped => p_copies_dropped, p_touched_days => p_touched_days);
 END;
 $$;
 
-COMMENT ON PROCEDURE staging.load_user_order_log(date, date, text, text, text, text, boolean, date[]) IS
+COMMENT ON PROCEDURE staging.load_user_order_log(date, date, text, text, text, text, boolean, bigint, date[]) IS
     'Merges the user_order_log file COPYed into landing.user_order_log into staging.user_order_log '
     'and empties landing. Pass the business days the file delivers (p_date_from, p_date_to; NULL, '
     'NULL: its own first..last date), p_load_kind (report or increment), p_source, p_file_name and '
     'p_checksum for staging.load_log; p_allow_empty => true to deliver a file without rows on '
     'purpose (otherwise an empty landing table, a \copy that failed or never ran, is refused); '
-    'p_touched_days, where there is one, comes back with the days whose marts to rebuild. COPY and '
-    'CALL in one transaction; does not COMMIT.';
+    'p_copies_dropped: lines left out of the COPY as copies of lines sent (a loader''s count, added '
+    'to the duplicate copies logged; 0 for a \copy of the whole file); p_touched_days, where there '
+    'is one, comes back with the days whose marts to rebuild. COPY and CALL in one transaction; does '
+    'not COMMIT.';

@@ -4,7 +4,9 @@
 -- copies that differ are an error. Every row belongs to the delivery of its
 -- own date, clamped into the range: in an increment (one day) that is the
 -- day, whatever the row's date; rows dated outside the range are counted as
--- out of date.
+-- out of date. A loader may leave copies of lines it sent out of its COPY
+-- (transport: the rows are the same); p_copies_dropped says how many, and
+-- they count as read and as dropped copies.
 --
 -- staging.merge_delivery then replaces the deliveries of the range and
 -- recomputes the current version of the keys they hold; p_touched_days comes
@@ -37,6 +39,7 @@ CREATE OR REPLACE PROCEDURE staging.merge_landing(
     p_file_name   text,
     p_checksum    text,
     p_allow_empty boolean,
+    p_copies_dropped bigint,
     INOUT p_touched_days date[] DEFAULT NULL)
 LANGUAGE plpgsql
 SET work_mem = '256MB' SET jit = off SET default_statistics_target = 10
@@ -75,6 +78,10 @@ BEGIN
     IF p_date_from > p_date_to THEN
         RAISE EXCEPTION '%: p_date_from % is after p_date_to %', p_file_name, p_date_from, p_date_to;
     END IF;
+    IF p_copies_dropped IS NULL OR p_copies_dropped < 0 THEN
+        RAISE EXCEPTION '%: p_copies_dropped must be 0 or more, not %',
+            p_file_name, coalesce(p_copies_dropped::text, 'NULL');
+    END IF;
     -- A \copy that failed outside a transaction leaves landing empty, and
     -- merging nothing would wipe the delivered days and log a success.
     IF NOT p_allow_empty THEN
@@ -90,11 +97,13 @@ BEGIN
     -- plans below must not take a million rows for none.
     EXECUTE format('ANALYZE %s', v_landing);
 
+    -- The file's columns: all of staging's but the delivery day a dated staging table keeps.
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
            array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname <> ALL (p_key_columns))
     INTO v_columns, v_content
     FROM pg_catalog.pg_attribute AS a
-    WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    WHERE a.attrelid = v_staging::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname <> 'delivery_day';
     SELECT string_agg(format('%I', k), ', ') INTO v_keys FROM unnest(p_key_columns) AS k;
 
     -- One pass over the file: its distinct rows, with the line of their
@@ -112,11 +121,11 @@ BEGIN
         INTO v_date_from, v_date_to;
     END IF;
     EXECUTE format(
-        'SELECT coalesce(sum(copies), 0), count(*), count(*) FILTER (WHERE %s) FROM pg_temp.salesmart_delivered',
+        'SELECT coalesce(sum(copies), 0) + $3, count(*), count(*) FILTER (WHERE %s) FROM pg_temp.salesmart_delivered',
         CASE WHEN p_date_column IS NULL THEN 'false'
              ELSE format('%I::date NOT BETWEEN $1 AND $2', p_date_column) END)
     INTO v_rows_read, v_rows_loaded, v_out_of_date
-    USING v_date_from, v_date_to;
+    USING v_date_from, v_date_to, p_copies_dropped;
 
     -- Copies of a key that differ are an error. A day's delivery (and an
     -- undated snapshot) keeps one row per key, so the primary key of the
@@ -190,7 +199,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE staging.merge_landing(text, text[], text, boolean, date, date, text, text, text, text, boolean, date[]) IS
+COMMENT ON PROCEDURE staging.merge_landing(text, text[], text, boolean, date, date, text, text, text, text, boolean, bigint, date[]) IS
     'Internal, the rules behind every staging.load_* procedure (delivery replace, copy dedup, '
     'conflicting copies refused, an empty landing table refused unless p_allow_empty, counts '
     'logged); call those instead.';

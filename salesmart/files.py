@@ -23,8 +23,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
+from typing import Self
 
 import psycopg2
 import psycopg2.errors
@@ -149,6 +150,7 @@ def kind_of(path: Path | str) -> FileKind | None:
 class FileStats:
     """What streaming a file found: filled in as the bytes go by."""
     sha256: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    copies_dropped: int = 0  # lines not sent: copies of a line sent already (the merge counts them as copies)
 
     @property
     def checksum(self) -> str:
@@ -157,8 +159,6 @@ class FileStats:
 
 # COPY's error context: "COPY user_order_log, line 7, column date_time: ..."
 COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+)(?:, column ([^:]+))?", re.MULTILINE)
-# Line numbers as bytes: the thousands are written once per block, the rest come from here.
-LAST_THREE_DIGITS = [b"%03d," % number for number in range(1000)]
 
 
 class ValidatingReader:
@@ -178,7 +178,7 @@ class ValidatingReader:
         self.name = name  # how errors name the file
         self.stats = FileStats()
         self.error: BadInput | None = None
-        self._file = open(self.path, "rb")
+        self._file = open(self.path, "rb")  # noqa: SIM115 - open until COPY has read it all: see close()
         try:
             self._header, self._header_lines, self._eol = self._read_header()
         except BadInput:
@@ -188,6 +188,7 @@ class ValidatingReader:
         # Columns the file lacks (an old file's status) take the landing table's default.
         self._present = [(position, known[name]) for position, name in enumerate(self._header) if name in known]
         self._line_no = self._header_lines  # physical lines read so far
+        self._last_sent = self._header_lines  # the physical line of the last line sent to COPY
         self._chunks = self._stream()
         self._pending = memoryview(b"")
 
@@ -217,7 +218,7 @@ class ValidatingReader:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "ValidatingReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
@@ -292,56 +293,87 @@ class ValidatingReader:
     # ------------------------------------------------------------- the lines ----
 
     def _stream(self) -> Iterator[bytes]:
-        """The COPY data: whole chunks while they pass the chunk checks, line by line after the first that doesn't."""
+        """The COPY data: chunks of lines while they pass the chunk checks, less the copies already sent
+        (_unsent); line by line, with every copy, from the first chunk that doesn't pass."""
         chunks = self._raw_chunks()
         shape, left_out, pieces_per_line = self._chunk_patterns()
+        window: dict[bytes, int] = {}
         for chunk in chunks:
-            pieces = left_out.split(b"\n" + chunk) if self._chunk_is_plain(chunk) and shape.fullmatch(chunk) else [b""]
-            # A line short of fields may pass the shape, merged with the next; it must not go unnoticed.
-            if len(pieces) - 1 != chunk.count(b"\n") * pieces_per_line:
-                yield from self._rows_one_by_one(chain([chunk], chunks))
-                break
-            yield self._numbered(pieces, pieces_per_line)
+            lines = self._loaded_parts(chunk, left_out, pieces_per_line) if self._chunk_is_plain(chunk) else None
+            if lines is not None:
+                first_copies, sent = self._unsent(lines, window)
+                first = self._line_no + 1
+                numbers = [first + index for index in sent]
+                data = b"".join(map(b'"%s%d",%s\n'.__mod__,
+                                    zip(self._skipped(numbers), numbers, map(lines.__getitem__, sent))))
+                if shape.fullmatch(data):
+                    self._line_no += len(lines)
+                    self._last_sent = numbers[-1] if numbers else self._last_sent
+                    self.stats.copies_dropped += len(lines) - len(sent)
+                    window = first_copies
+                    yield data
+                    continue
+            yield from self._rows_one_by_one(chain([chunk], chunks))
+            break
         self.close()
+
+    def _skipped(self, numbers: list[int]) -> Iterator[bytes]:
+        """Before each line to send (`numbers`: their physical lines, in order), a line end for every line
+        not sent since the last: inside the quotes of the line's number, where COPY counts them as lines
+        and the number's input takes them for blanks, they keep COPY's line numbers the file's."""
+        previous = [self._last_sent, *numbers[:-1]]
+        return map(self._eol.__mul__, map(int.__sub__, numbers, map((1).__add__, previous)))
+
+    @staticmethod
+    def _unsent(lines: list[bytes], window: dict[bytes, int]) -> tuple[dict[bytes, int], list[int]]:
+        """Which lines of a chunk to send: the first of the lines identical byte for byte in what is loaded
+        (the file's own id column aside), unless the previous chunk had it too (`window`: it was sent then or
+        before). The source repeats an order within about a thousand lines, and a chunk holds several
+        thousand, so its copies go no further than here: the merge would drop them, and counts them from
+        stats.copies_dropped. Returns the chunk's distinct lines, each with the index of its first copy (the
+        next chunk's window), and the indexes of the lines to send, in file order."""
+        first_copies = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1)))
+        sent_before = first_copies.keys() & window.keys()
+        if sent_before:
+            return first_copies, sorted(set(first_copies.values()).difference(map(first_copies.__getitem__,
+                                                                                   sent_before)))
+        return first_copies, sorted(first_copies.values())
 
     def _raw_chunks(self) -> Iterator[bytes]:
         """The rest of the file in chunks of whole lines (the file's last line may lack its line end), hashed."""
-        rest = b""
         first = not self.kind.has_header
         while block := self._file.read(CHUNK_SIZE):
+            if not block.endswith(b"\n"):
+                block += self._file.readline(LONGEST_LINE)  # the rest of the chunk's last line
             self.stats.sha256.update(block)
             if first:
                 block, first = block.removeprefix(BOM), False
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            rest = block[cut:]
-            if len(rest) > LONGEST_LINE:
-                raise BadInput(self.name, self._line_no + block.count(b"\n", 0, cut) + 1, None,
-                               f"line longer than {LONGEST_LINE >> 20} MiB")
-            if cut:
-                yield block[:cut]
-        if rest:
-            yield rest + self._eol
+            if not block.endswith(b"\n"):
+                if self._file.peek(1):
+                    raise BadInput(self.name, self._line_no + block.count(b"\n") + 1, None,
+                                   f"line longer than {LONGEST_LINE >> 20} MiB")
+                block += self._eol  # the file's last line, without its line end
+            yield block
 
     def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
-        """For chunks of unquoted lines: a regex that a chunk of well-formed lines matches whole (every line
-        has a comma, so a blank line never does); and one to split a chunk, with a line end put before it, at
-        each line's start up to its last field not to load (the file's line number, unknown columns), keeping
-        in groups the runs of fields to load before it; and how many pieces that leaves a line."""
-        syntax = {column.name: column.syntax for column in self.kind.columns}
-        checks = [syntax[name].in_chunk or syntax[name].pattern if name in syntax else TEXT.in_chunk
-                  for name in self._header]
+        """For chunks of unquoted lines: a regex that the data sent for well-formed lines matches whole (each
+        line's quoted number, see _skipped, then its fields to load and a line end: every line has a comma,
+        so a blank line never does); one to split a chunk at each line end up to the line's last field not
+        to load (the file's line number, unknown columns), keeping in groups the runs of fields to load
+        before it; and how many pieces that leaves a line."""
+        checks = [column.syntax.in_chunk or column.syntax.pattern for _, column in self._present]
         # The first and last fields stop at the line end, which must be the file's own (COPY takes one kind).
         checks[0] = checks[0].replace("[^,]", r"[^,\n]")
         checks[-1] = checks[-1].replace("[^,]", r"[^,\r\n]")
-        shape = f"(?:{','.join(checks)}{re.escape(self._eol.decode())})*+"
+        eol = re.escape(self._eol.decode())
+        shape = re.compile(f'(?:"(?:{eol})*+[0-9]++",{",".join(checks)}{eol})*+'.encode())
         loaded = {position for position, _ in self._present}
-        left_out = [position for position in range(len(checks)) if position not in loaded]
+        left_out = [position for position in range(len(self._header)) if position not in loaded]
         if not left_out:
-            return re.compile(shape.encode()), re.compile(rb"\n(?!\Z)"), 1
+            return shape, re.compile(rb"\n"), 1
         parts, started, groups = [r"\n"], False, 0
         for position in range(left_out[-1] + 1):
-            field = (r"[^,\r\n]*+" if position == len(checks) - 1 else r"[^,\n]*+")
+            field = (r"[^,\r\n]*+" if position == len(self._header) - 1 else r"[^,\n]*+")
             comma = "," if position else ""
             if position in loaded:
                 run_starts, run_ends = position - 1 not in loaded, position + 1 not in loaded
@@ -353,7 +385,22 @@ class ValidatingReader:
                 parts.append(comma + field)
         if not started:
             parts.append(",")  # the rest of the line starts with the comma of a field to load
-        return re.compile(shape.encode()), re.compile("".join(parts).encode()), groups + 1
+        return shape, re.compile("".join(parts).encode()), groups + 1
+
+    @staticmethod
+    def _loaded_parts(chunk: bytes, left_out: re.Pattern, pieces_per_line: int) -> list[bytes] | None:
+        """What COPY is to load of each line of a chunk: its fields to load, comma-separated, with the
+        carriage return of a CRLF line end; None when a line does not split (short of fields, blank)."""
+        pieces = left_out.split(chunk)
+        # The first line has no line end before it: it stays whole, and is split on its own.
+        pieces[:1] = left_out.split(b"\n" + pieces[0])[1:]
+        pieces[-1] = pieces[-1][:-1]  # the chunk's last line end
+        # A line short of fields does not split, and would go along with the line before: not unnoticed.
+        if len(pieces) != chunk.count(b"\n") * pieces_per_line:
+            return None
+        if pieces_per_line == 1:
+            return pieces
+        return list(map(b"".join, zip(*[iter(pieces)] * pieces_per_line)))
 
     def _chunk_is_plain(self, chunk: bytes) -> bool:
         """No quotes or NUL bytes, and UTF-8. (A carriage return inside a field COPY refuses, with its line.)"""
@@ -366,23 +413,6 @@ class ValidatingReader:
                 return False
         return True
 
-    def _numbered(self, pieces: list[bytes], pieces_per_line: int) -> bytes:
-        """The lines of a chunk, each after its physical line number, from the pieces of its split
-        (pieces[0] is empty, the rest `pieces_per_line` to a line)."""
-        first, count = self._line_no + 1, (len(pieces) - 1) // pieces_per_line
-        rest_of_pieces = iter(pieces[1:])
-        blocks = []
-        number = first
-        while number < first + count:
-            thousands, rest = divmod(number, 1000)
-            size = min(1000 - rest, first + count - number)
-            blocks.append(zip(repeat(b"\n%d" % thousands, size), LAST_THREE_DIGITS[rest:rest + size],
-                              *[rest_of_pieces] * pieces_per_line))
-            number += size
-        self._line_no += count
-        # Each line brings the line end before it; the chunk's first needs none.
-        return b"".join(chain.from_iterable(chain.from_iterable(blocks)))[1:]
-
     def _rows_one_by_one(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """The rest of the file through the csv module: every row checked, the first problem worded."""
         records = csv.reader(self._text_lines(chunks), strict=True)
@@ -390,7 +420,7 @@ class ValidatingReader:
         eol = self._eol.decode()
         writer = csv.writer(buffer, lineterminator=eol)
         width = len(self._header)
-        blank_lines = 0
+        blank_lines = self._line_no - self._last_sent  # the copies left out at the end of the chunks before
         while True:
             first_line = self._line_no + 1  # where the next record starts
             try:
@@ -420,7 +450,7 @@ class ValidatingReader:
                 if not column.syntax.matches(value):
                     raise BadInput(self.name, line, column.name, f"{value!r} is not a valid {column.syntax.name}")
             # COPY counts the line ends inside quotes as lines, so its line numbers stay the file's
-            # if the line ends of skipped blank lines ride along, as whitespace before the number.
+            # if the line ends of the lines not sent ride along, as whitespace before the number.
             writer.writerow([eol * blank_lines + str(line)]
                             + [record[position] for position, _ in self._present])
             blank_lines = 0

@@ -11,9 +11,10 @@ each of the `days` days after it.  Traits reproduced from the real data:
 - CRLF line ends, UTF-8, a header line in every file but price_log;
 - `id` is the data line number inside its file (1 on the first data line);
 - every order (`uniq_id`, 32 hex digits) is written 1..60 times, identical but
-  for `id`: about half the orders once, about 6 copies on average.  Copies are
-  shuffled within a window of `ORDERS_PER_CHUNK` orders of the same day, never
-  across days;
+  for `id`: about half the orders once, about 6 copies on average.  As in the
+  real files, an order's copies lie within about a thousand lines of its first
+  line: orders are written in groups of at most `COPY_SPAN_LINES` lines, their
+  copies shuffled within the group, never across days;
 - `date_time` is always midnight (`2022-11-09T00:00:00`);
 - 3 cities, 12 items with fixed prices, quantity 1..5,
   `payment_amount = quantity × price` written as an integer;
@@ -38,7 +39,7 @@ another share of refunds (a burst of refunds in an increment).
 Output is deterministic: every file's content is a function of the arguments
 (each day and file kind draws from its own seeded random stream).  Memory stays
 flat whatever `orders_per_day`: orders are generated, copied and shuffled one
-chunk at a time and streamed to disk.
+group at a time and streamed to disk.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -125,8 +127,9 @@ CUSTOMER_BLOCKS = 100
 CUSTOMERS_PER_BLOCK = 20
 ACTIVITY_CUSTOMERS = 1000
 
-# Window within which an order's copies are scattered; bounds memory per day.
-ORDERS_PER_CHUNK = 10_000
+# The lines within which an order's copies are scattered: the real report's
+# copies lie at most 1,089 lines after their first, the real increment's 1,050.
+COPY_SPAN_LINES = 1000
 
 NEWLINE = "\r\n"
 
@@ -292,18 +295,22 @@ def _write_order_day(
     rng = _stream(seed, day, "orders")
     timestamp = _timestamp(day)
     next_id = first_id
-    for chunk_start in range(0, orders, ORDERS_PER_CHUNK):
-        chunk_size = min(ORDERS_PER_CHUNK, orders - chunk_start)
-        bodies = [_order_body(rng, timestamp, refund_share) for _ in range(chunk_size)]
-        # One slot per line to write, pointing at its order; shuffling slots
-        # rather than lines keeps one string per order in memory.
-        slots = [order for order in range(chunk_size) for _ in range(_copies(rng))]
-        rng.shuffle(slots)
-        out.writelines(
-            f"{line_id},{bodies[order]}{NEWLINE}" for line_id, order in enumerate(slots, start=next_id)
-        )
-        next_id += len(slots)
-    return next_id
+    group: list[str] = []  # the lines of the orders written together, one string per order
+    for _ in range(orders):
+        body = _order_body(rng, timestamp, refund_share)
+        copies = _copies(rng)
+        if len(group) + copies > COPY_SPAN_LINES:
+            next_id = _write_order_group(out, group, next_id, rng)
+            group = []
+        group.extend(repeat(body, copies))
+    return _write_order_group(out, group, next_id, rng)
+
+
+def _write_order_group(out: TextIO, group: list[str], first_id: int, rng: random.Random) -> int:
+    """Write a group of order lines in random order; return the next free `id`."""
+    rng.shuffle(group)
+    out.writelines(f"{line_id},{body}{NEWLINE}" for line_id, body in enumerate(group, start=first_id))
+    return first_id + len(group)
 
 
 def _write_activity_day(out: TextIO, first_id: int, day: date, seed: int) -> int:
@@ -311,11 +318,11 @@ def _write_activity_day(out: TextIO, first_id: int, day: date, seed: int) -> int
     rng = _stream(seed, day, "activity")
     timestamp = _timestamp(day)
     rows = rng.randint(0, 20)
-    for line_id in range(first_id, first_id + rows):
-        out.write(
-            f"{line_id},{rng.getrandbits(128):032x},{timestamp},{rng.randint(0, 3)},"
-            f"{rng.randrange(ACTIVITY_CUSTOMERS)},{rng.randint(0, 24)}{NEWLINE}"
-        )
+    out.writelines(
+        f"{line_id},{rng.getrandbits(128):032x},{timestamp},{rng.randint(0, 3)},"
+        f"{rng.randrange(ACTIVITY_CUSTOMERS)},{rng.randint(0, 24)}{NEWLINE}"
+        for line_id in range(first_id, first_id + rows)
+    )
     return first_id + rows
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -137,7 +137,7 @@ def load_delivery(dsn: str, files: list[SourceFile], *, load_kind: str, where: s
     the retention of every ISO week and month of those days. On any
     error nothing is loaded, each file gets a failed load-log row, and
     LoadError is raised. Returns the business days rebuilt."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     files = complete_delivery(files, where)
     connection = None
     failed_step = None
@@ -206,14 +206,18 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
         cursor.copy_expert(reader.copy_sql, counted, size=CHUNK_SIZE)
     # The COPY above read the whole file: a file without rows is an empty
     # delivery (SPEC 4.1), not the failed \copy the procedures guard against.
+    # The copies the reader left out count as read and dropped.
     touched: list[date] = []
     if kind.date_column is None:
-        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, p_allow_empty => true)",
-                       (load_kind, file.logged_source, file.path.name, reader.stats.checksum))
+        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, p_allow_empty => true,"
+                       " p_copies_dropped => %s)",
+                       (load_kind, file.logged_source, file.path.name, reader.stats.checksum,
+                        reader.stats.copies_dropped))
     else:
-        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, %s, %s, p_allow_empty => true)",
+        cursor.execute(f"CALL staging.load_{kind.name}(%s, %s, %s, %s, %s, %s, p_allow_empty => true,"
+                       " p_copies_dropped => %s)",
                        (date_from, date_to, load_kind, file.logged_source, file.path.name,
-                        reader.stats.checksum))
+                        reader.stats.checksum, reader.stats.copies_dropped))
         touched = cursor.fetchone()[0] or []
     # The merge reports its counts in a NOTICE: rows read and loaded, copies dropped.
     counts = [notice.removeprefix("NOTICE:").strip() for notice in cursor.connection.notices]

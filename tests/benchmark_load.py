@@ -1,9 +1,11 @@
-"""Benchmark (issue 10): a day of N orders through the real command line
-(`python -m salesmart load-dir`: staging, load_f_sales, retention) against a
-bare `\\copy` of the same four files into unindexed logged tables, and the
-loader's own part of staging alone (the files through ValidatingReader into
-landing), alternately, round after round; then a history of days, the last
-against the first. Prints figures; asserts nothing.
+"""Benchmark: a day of N orders through the real command line (`python -m
+salesmart load-dir`: staging, load_f_sales, retention) against a bare
+`\\copy` of the same four files into unindexed logged tables, the loader's
+own part of staging alone (the files through ValidatingReader into landing),
+and the course's typical loader (tests/course_loader.py: pandas read_csv +
+to_sql into staging, then the INSERT ... SELECT into f_sales), alternately,
+round after round; then a history of days, the last against the first.
+Prints figures; asserts nothing.
 
     python -m tests.benchmark_load [--orders 200000] [--rounds 3] [--history-orders 50000] [--history-days 8]
 
@@ -271,23 +273,27 @@ def stats(values: list[float]) -> str:
     return f"{min(values):8.2f} {statistics.median(values):8.2f}"
 
 
-def report_rounds(bare: list[Run], landing: list[Run], project: list[Run]) -> None:
-    print(f"\n{'':24} {'wall s':>17} {'CPU s (client+server)':>24}")
-    print(f"{'stage':24} {'min':>8} {'median':>8} {'min':>11} {'median':>8}")
+def report_rounds(bare: list[Run], landing: list[Run], project: list[Run], course: list[Run]) -> None:
+    print(f"\n{'':30} {'wall s':>17} {'CPU s (client+server)':>24}")
+    print(f"{'stage':30} {'min':>8} {'median':>8} {'min':>11} {'median':>8}")
     for label, runs, stages in (("bare \\copy", bare, ("copy",)), ("loader", landing, ("validate+COPY",)),
-                                ("project", project, STAGES)):
+                                ("project", project, STAGES), ("course's loader", course, STAGES)):
         for stage in stages:
             walls = [run.stages[stage].wall for run in runs]
             cpus = [run.stages[stage].cpu for run in runs]
-            print(f"{label + ': ' + stage:24} {stats(walls)}    {stats(cpus)}")
+            print(f"{label + ': ' + stage:30} {stats(walls)}    {stats(cpus)}")
         if len(stages) > 1:
-            print(f"{label + ': total':24} {stats([r.total.wall for r in runs])}"
+            print(f"{label + ': total':30} {stats([r.total.wall for r in runs])}"
                   f"    {stats([r.total.cpu for r in runs])}")
     for label, runs in (("loader validate+COPY", landing), ("project", project)):
         for what in ("wall", "cpu"):
             ratios = [getattr(p.total, what) / getattr(b.total, what) for b, p in zip(bare, runs)]
             print(f"{label} / bare copy, {what:4}: min {min(ratios):.2f}x  median {statistics.median(ratios):.2f}x"
                   f"  (per round: {', '.join(f'{ratio:.2f}' for ratio in ratios)})")
+    for what in ("wall", "cpu"):
+        ratios = [getattr(c.total, what) / getattr(p.total, what) for p, c in zip(project, course)]
+        print(f"speed-up over the course's loader, {what:4}: min {min(ratios):.2f}x"
+              f"  median {statistics.median(ratios):.2f}x  (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"loader peak RSS: {max(run.client_peak_rss_mib for run in project):.0f} MiB;"
           f" psql peak RSS: {max(run.client_peak_rss_mib for run in bare):.0f} MiB")
     for label, runs in (("bare \\copy", bare), ("project", project)):
@@ -313,7 +319,7 @@ def day_of_orders(server: Server, work: Path, orders: int, rounds: int) -> None:
                        stderr=subprocess.DEVNULL)
     server.query("postgres", "CREATE DATABASE bare")
     day_only = only(day_folder, work / "day-only")
-    bare, landing, project = [], [], []
+    bare, landing, project, course = [], [], [], []
     for round_no in range(1, rounds + 1):
         bare.append(bare_copy(server, files, work / "bare.sql"))
         server.clone("bench_template", "landing_only")  # a rolled-back COPY leaves dead rows behind
@@ -323,12 +329,17 @@ def day_of_orders(server: Server, work: Path, orders: int, rounds: int) -> None:
         server.clone("bench_template", dbname)
         project.append(measured(server, dbname, cli("load-dir", str(day_only)), load_env(server, dbname)))
         server.query("postgres", f"DROP DATABASE {dbname}")
+        server.clone("bench_template", dbname)
+        course.append(measured(server, dbname, [sys.executable, "-m", "tests.course_loader", server.pg.dsn(dbname),
+                                                str(day_folder), day_folder.name], load_env(server, dbname)))
+        server.query("postgres", f"DROP DATABASE {dbname}")
         print(f"round {round_no}: bare {bare[-1].total.wall:.2f} s wall / {bare[-1].total.cpu:.2f} s CPU;"
               f" loader validate+COPY {landing[-1].total.wall:.2f} s / {landing[-1].total.cpu:.2f} s;"
-              f" project {project[-1].total.wall:.2f} s / {project[-1].total.cpu:.2f} s", flush=True)
+              f" project {project[-1].total.wall:.2f} s / {project[-1].total.cpu:.2f} s;"
+              f" course's loader {course[-1].total.wall:.2f} s / {course[-1].total.cpu:.2f} s", flush=True)
     server.query("postgres", "DROP DATABASE bare")
     server.query("postgres", "DROP DATABASE bench_template")
-    report_rounds(bare, landing, project)
+    report_rounds(bare, landing, project, course)
 
 
 def history(server: Server, work: Path, orders: int, days: int) -> None:

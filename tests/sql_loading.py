@@ -185,20 +185,31 @@ def rows(conn, query: str, args=()) -> list[tuple]:
         return cur.fetchall()
 
 
+# The staging tables whose rows carry their delivery day: the *_delivery views show it, beside every
+# other delivery's versions, so the tables themselves are shown with the file's columns, as the model has them.
+DELIVERED_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research")
+
+
 def table(conn, name: str, order_by: str = "1", exclude: tuple = ()) -> list[tuple]:
-    """Every row of a table, all columns but `exclude`, sorted."""
+    """Every row of a table, all columns but `exclude` (and a delivery day: see DELIVERED_TABLES), sorted."""
     schema, bare = name.split(".")
+    exclude += ("delivery_day",) if name in DELIVERED_TABLES else ()
     columns = [c for (c,) in rows(conn, "SELECT column_name FROM information_schema.columns"
                                   " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
                                   (schema, bare)) if c not in exclude]
     return rows(conn, f"SELECT {', '.join(columns)} FROM {name} ORDER BY {order_by}")
 
 
+# Every delivery's rows (views of the current and the superseded versions), and the superseded versions.
 HISTORY_TABLES = ("staging.user_order_log_delivery", "staging.user_activity_log_delivery",
                   "staging.customer_research_delivery")
-WAREHOUSE_TABLES = HISTORY_TABLES + ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
+SUPERSEDED_TABLES = ("staging.user_order_log_superseded", "staging.user_activity_log_superseded",
+                     "staging.customer_research_superseded")
+WAREHOUSE_TABLES = HISTORY_TABLES + SUPERSEDED_TABLES + (
+                    "staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                     "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-                    "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales", "staging.load_log",
+                    "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales",
+                    "mart.f_daily_customer_item", "mart.f_period_customer_item", "staging.load_log",
                     "landing.user_order_log",
                     "landing.user_activity_log", "landing.customer_research", "landing.price_log")
 
@@ -214,7 +225,9 @@ def snapshot(conn, tables=WAREHOUSE_TABLES) -> dict[str, list[tuple]]:
 
 CONTENT_TABLES = ("staging.user_order_log", "staging.user_activity_log", "staging.customer_research",
                   "staging.price_log", "mart.d_city", "mart.d_item", "mart.d_customer", "mart.f_sales",
-                  "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales") + HISTORY_TABLES
+                  "mart.f_customer_retention", "mart.latest_order_by_day", "mart.f_daily_sales",
+                  "mart.f_daily_customer_item", "mart.f_period_customer_item", *HISTORY_TABLES,
+                  *SUPERSEDED_TABLES)
 
 
 def content(conn) -> dict:
@@ -224,4 +237,5 @@ def content(conn) -> dict:
 
 def reset(conn) -> None:
     """An empty warehouse again (the calendar stays)."""
-    conn.cursor().execute(f"TRUNCATE {', '.join(CONTENT_TABLES)}, staging.load_log RESTART IDENTITY")
+    tables = [table for table in CONTENT_TABLES if table not in HISTORY_TABLES]   # views of the others
+    conn.cursor().execute(f"TRUNCATE {', '.join(tables)}, staging.load_log RESTART IDENTITY")

@@ -34,7 +34,7 @@ DAY = date(2024, 12, 18)           # the increment under test
 # Where each step under test writes first, and how the paused session's query starts.
 STEPS = {
     "copy": ("landing.customer_research", "COPY landing.customer_research"),
-    "staging merge": ("staging.user_activity_log_delivery", "CALL staging.load_user_activity_log"),
+    "staging merge": ("staging.user_activity_log", "CALL staging.load_user_activity_log"),
     "marts": ("mart.f_customer_retention", "CALL mart.load_f_customer_retention"),
 }
 

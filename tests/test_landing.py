@@ -14,11 +14,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from salesmart import progress
+from salesmart import files, progress
+from salesmart.files import FILE_KINDS, ValidatingReader
 from salesmart.generate import generate
 from salesmart.warehouse import LoadError, SourceFile, load_delivery
 from sql_loading import (KINDS, build_marts, content, copy_and_merge, hand_copy, increment_file, load_file, reset,
-                         rows)
+                         rows, transaction)
 
 START = date(2024, 12, 16)
 D1, D2 = date(2024, 12, 17), date(2024, 12, 18)
@@ -263,3 +264,57 @@ def test_copies_that_differ_are_refused_on_every_path(db, range_, known):
     assert rows(db, "SELECT * FROM staging.user_order_log ORDER BY uniq_id") == before
     # (the rolled-back COPY's rows are dead in landing until the next load's TRUNCATE)
     assert rows(db, "SELECT count(*) FROM landing.user_order_log") == [(0,)]
+
+
+# --------------------------------------- copies the loader leaves out ----
+
+def test_the_loader_leaves_out_copies_sent_in_the_same_chunk_or_the_one_before(db, monkeypatch, tmp_path):
+    """A line identical to one sent (the file's id aside) stays out of the COPY when the copy sent is in
+    the same chunk or the chunk before; further away it is sent again, and the merge drops it. The load
+    log counts every copy either way, as a hand \\copy of the whole file does."""
+    day = date(2022, 12, 5)
+    a, b, c, d, e, f, g = (letter * 32 for letter in "abcdefg")
+    uids = [a, b, a, c, b, d, b, e, a, g, f, f]   # three lines a chunk
+    lines = [order_line(10 + number, uid, day.isoformat()) for number, uid in enumerate(uids)]
+    assert len({len(line) for line in lines}) == 1
+    monkeypatch.setattr(files, "CHUNK_SIZE", 3 * len(lines[0] + "\r\n"))
+    data = ("\r\n".join([ORDER_HEADER, *lines]) + "\r\n").encode()
+    path = tmp_path / "user_order_log_inc.csv"
+    path.write_bytes(data)
+    counts = ("SELECT rows_read, rows_loaded, duplicates_dropped FROM staging.load_log"
+              " WHERE file_kind = 'user_order_log'")
+    with transaction(db), db.cursor() as cursor:
+        with ValidatingReader(path, FILE_KINDS["user_order_log"], path.name) as reader:
+            cursor.copy_expert(reader.copy_sql, reader)
+        assert rows(db, "SELECT line_no, uniq_id FROM landing.user_order_log ORDER BY line_no") == [
+            (2, a), (3, b), (5, c), (7, d), (9, e), (10, a), (11, g), (12, f)]
+        assert reader.stats.copies_dropped == 4
+        cursor.execute("CALL staging.load_user_order_log(%s, %s, p_file_name => %s, p_copies_dropped => %s)",
+                       (day, day, path.name, reader.stats.copies_dropped))
+    assert rows(db, counts) == [(12, 7, 5)]
+    loaded = rows(db, "SELECT * FROM staging.user_order_log ORDER BY uniq_id")
+
+    reset(db)
+    load_file(db, path.name, day, day, data=data)   # a hand \copy of the whole file
+    assert rows(db, counts) == [(12, 7, 5)]
+    assert rows(db, "SELECT * FROM staging.user_order_log ORDER BY uniq_id") == loaded
+
+
+def test_a_hand_copy_of_a_day_loads_as_the_loader_does(dsn, db, dataset):
+    """The generated day places its copies as the source does: the loader sends each order about once.
+    Loaded by hand instead, COPYing every line, the warehouse and the load log's counts are the same."""
+    load_day(dsn, dataset, D1)
+    by_loader = content(db)
+    counts = ("SELECT file_kind, rows_read, rows_loaded, duplicates_dropped, out_of_date_rows FROM staging.load_log"
+              " ORDER BY file_kind")
+    loader_counts = rows(db, counts)
+    orders_read, orders_loaded = rows(db, "SELECT rows_read, rows_loaded FROM staging.load_log"
+                                          " WHERE file_kind = 'user_order_log'")[0]
+    assert orders_read > 3 * orders_loaded, "the day has copies"
+
+    reset(db)
+    for kind in KINDS:
+        load_file(db, increment_file(dataset, D1, kind), D1, D1)
+    build_marts(db, [D1])
+    assert content(db) == by_loader
+    assert rows(db, counts) == loader_counts

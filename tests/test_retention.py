@@ -194,3 +194,43 @@ def test_an_order_re_dated_into_another_month_leaves_its_old_month_and_day(db):
         (20221130, 1, 0, 1, D("200.00"), [1], [1]),
         (20221201, 1, 0, 1, D("100.00"), [1], [1]),
     ]
+
+
+def test_the_day_and_period_sums_retention_reads_follow_f_sales_when_an_order_leaves_its_day(db):
+    """mart.f_daily_customer_item holds a day's shipped and refunded orders per customer and item as
+    f_sales has them, also for the day an order was re-dated away from, and mart.f_period_customer_item,
+    what retention reads, their sums per week and month: a customer and item left without orders in a
+    period has no row there."""
+    load_file(db, "user_order_log.csv", data=csv_bytes(REPORT, with_status=False))
+    build_marts(db, [date(2022, 12, 4), date(2022, 12, 5), date(2022, 12, 6)])
+    day = date(2022, 12, 7)
+    # b1 moves from Monday 12-05 to Wednesday 12-07, refunded, beside b2
+    load_file(db, "user_order_log_inc.csv", day, day, data=csv_bytes(
+        INCREMENTS[day] + [order("b1", "2022-12-07", 2, 2, 1, 2, 200, "refunded")], with_status=True))
+    build_marts(db, [day])
+
+    assert rows(db, "SELECT date_id, customer_id, item_id, shipped_orders, shipped_revenue, refunded_orders"
+                    " FROM mart.f_daily_customer_item ORDER BY 1, 2, 3") == [
+        (20221204, 1, 1, 1, D("100.00"), 0),
+        (20221205, 1, 1, 1, D("100.00"), 0),
+        (20221206, 3, 2, 1, D("150.00"), 0),
+        (20221207, 2, 1, 0, D("0.00"), 1),
+        (20221207, 2, 2, 1, D("50.00"), 0),
+    ]
+    assert rows(db, "SELECT period_name, period_id, customer_id, item_id, shipped_orders, shipped_revenue,"
+                    " refunded_orders FROM mart.f_period_customer_item ORDER BY 1, 2, 3, 4") == [
+        ("monthly", 202212, 1, 1, 2, D("200.00"), 0),
+        ("monthly", 202212, 2, 1, 0, D("0.00"), 1),
+        ("monthly", 202212, 2, 2, 1, D("50.00"), 0),
+        ("monthly", 202212, 3, 2, 1, D("150.00"), 0),
+        ("weekly", 202248, 1, 1, 1, D("100.00"), 0),
+        ("weekly", 202249, 1, 1, 1, D("100.00"), 0),
+        ("weekly", 202249, 2, 1, 0, D("0.00"), 1),
+        ("weekly", 202249, 2, 2, 1, D("50.00"), 0),
+        ("weekly", 202249, 3, 2, 1, D("150.00"), 0),
+    ]
+    # c1 taken out of Tuesday's delivery: its customer and item leave the week and the month
+    tuesday = date(2022, 12, 6)
+    load_file(db, "user_order_log.csv", tuesday, tuesday, data=csv_bytes([], with_status=False))
+    build_marts(db, [tuesday])
+    assert rows(db, "SELECT count(*) FROM mart.f_period_customer_item WHERE customer_id = 3") == [(0,)]

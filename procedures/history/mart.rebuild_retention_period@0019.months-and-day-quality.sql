@@ -1,0 +1,61 @@
+-- Recomputes the rows of one period of mart.f_customer_retention (SPEC 4.3)
+-- from the f_sales rows of its days p_first..p_last loaded so far, replacing
+-- the period's rows whole: an ISO week for mart.load_f_customer_retention, a
+-- calendar month for mart.load_f_customer_retention_monthly. The same rules
+-- for both: a customer is new with exactly one shipped order (of any item)
+-- in the period, returning with two or more. The period's orders are read
+-- once, into one row per customer and item (hashed: no sort of the period's
+-- orders, which is what grew with every day of it); a customer's shipped
+-- orders of the period are then a window over those few rows, and every
+-- count is of distinct customers by construction. No join: no row estimate
+-- can turn it into a nested loop. The hash table holds a period's customers
+-- and items: it gets the memory to do so without spilling (work_mem, for
+-- this call only).
+CREATE OR REPLACE PROCEDURE mart.rebuild_retention_period(p_period_name varchar, p_period_id integer,
+                                                          p_first date, p_last date)
+LANGUAGE plpgsql
+SET work_mem = '256MB'
+AS $$
+DECLARE
+    v_first_date_id integer := to_char(p_first, 'YYYYMMDD')::integer;
+    v_last_date_id  integer := to_char(p_last, 'YYYYMMDD')::integer;
+BEGIN
+    CALL staging.lock_warehouse();
+
+    DELETE FROM mart.f_customer_retention AS r
+    WHERE r.period_name = p_period_name AND r.period_id = p_period_id;
+
+    INSERT INTO mart.f_customer_retention (
+        period_name, period_id, item_id, period_start,
+        new_customers_count, returning_customers_count, refunded_customer_count,
+        new_customers_revenue, returning_customers_revenue, customers_refunded)
+    WITH customer_items AS (
+        SELECT f.customer_id, f.item_id,
+               count(*) FILTER (WHERE f.status = 'shipped') AS shipped_orders,
+               sum(f.payment_amount) FILTER (WHERE f.status = 'shipped') AS shipped_revenue,
+               count(*) FILTER (WHERE f.status = 'refunded') AS refunded_orders
+        FROM mart.f_sales AS f
+        WHERE f.date_id BETWEEN v_first_date_id AND v_last_date_id
+        GROUP BY f.customer_id, f.item_id
+    ), customer_periods AS (
+        SELECT ci.item_id, ci.shipped_orders, ci.shipped_revenue, ci.refunded_orders,
+               sum(ci.shipped_orders) OVER (PARTITION BY ci.customer_id) AS period_shipped_orders
+        FROM customer_items AS ci
+    )
+    SELECT p_period_name, p_period_id, o.item_id, p_first,
+           count(*) FILTER (WHERE o.shipped_orders > 0 AND o.period_shipped_orders = 1),
+           count(*) FILTER (WHERE o.shipped_orders > 0 AND o.period_shipped_orders >= 2),
+           count(*) FILTER (WHERE o.refunded_orders > 0),
+           coalesce(sum(o.shipped_revenue) FILTER (WHERE o.period_shipped_orders = 1), 0),
+           coalesce(sum(o.shipped_revenue) FILTER (WHERE o.period_shipped_orders >= 2), 0),
+           sum(o.refunded_orders)
+    FROM customer_periods AS o
+    GROUP BY o.item_id
+    ORDER BY o.item_id;
+END;
+$$;
+
+COMMENT ON PROCEDURE mart.rebuild_retention_period(varchar, integer, date, date) IS
+    'Internal, called by mart.load_f_customer_retention (ISO weeks) and '
+    'mart.load_f_customer_retention_monthly (months); a DBA calls those. Replaces the rows of one period '
+    '(name, id, first and last day) of mart.f_customer_retention.';

@@ -1,0 +1,29 @@
+-- Merges a user_activity_log file COPYed into landing.user_activity_log into staging as the
+-- delivery of the business days p_date_from..p_date_to (NULL, NULL: the
+-- file's own first..last date), one row per uniq_id. p_touched_days comes
+-- back with the days whose marts are to be rebuilt. See staging.merge_landing.
+CREATE OR REPLACE PROCEDURE staging.load_user_activity_log(
+    p_date_from   date DEFAULT NULL,
+    p_date_to     date DEFAULT NULL,
+    p_load_kind   text DEFAULT 'increment',
+    p_source      text DEFAULT 'manual',
+    p_file_name   text DEFAULT 'user_activity_log.csv',
+    p_checksum    text DEFAULT NULL,
+    p_allow_empty boolean DEFAULT false,
+    INOUT p_touched_days date[] DEFAULT NULL)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CALL staging.merge_landing(
+        p_table => 'user_activity_log', p_key_columns => ARRAY['uniq_id'],
+        p_date_column => 'date_time', p_has_header => true,
+        p_date_from => p_date_from, p_date_to => p_date_to,
+        p_load_kind => p_load_kind, p_source => p_source, p_file_name => p_file_name, p_checksum => p_checksum,
+        p_allow_empty => p_allow_empty, p_touched_days => p_touched_days);
+END;
+$$;
+
+COMMENT ON PROCEDURE staging.load_user_activity_log(date, date, text, text, text, text, boolean, date[]) IS
+    'Merges the user_activity_log file COPYed into landing.user_activity_log into staging; '
+    'parameters as staging.load_user_order_log. Does not COMMIT.';
