@@ -1,24 +1,24 @@
--- Loads day p_date into mart.f_sales (SPEC 4.2): one row per staging order of
--- the day, refunds negated; rows of the day whose order is gone are deleted,
--- the others updated in place, so a reload keeps row ids and repeats are
--- no-ops. Dimensions are brought up to date first (from the day's latest
--- orders per member, mart.latest_order_by_day); members that only the
--- replaced rows had, and that no order has any more, are removed after, so a
--- corrected re-delivery leaves no trace of the version it corrects. The
--- day's row of mart.f_daily_sales follows its rows; orders re-dated here
--- from another day take that day's row, and the retention of its ISO week
--- and month when those are not this day's, with them (the caller rebuilds
--- this day's week and month, which its other days share). A
--- day the calendar lacks gets its year added to mart.d_calendar. f_sales has
--- no foreign keys (three trigger calls per row): the dimension rows of every
--- fact of the day are written first, in this transaction, and a member is
--- only removed when no fact has it. Its statements are short and many: JIT
--- compiling them costs more than it saves. The day's rows are sorted by
--- uniq_id before they go in (index order): that sort gets the memory to run
--- without spilling (work_mem, for this call only). When none of the day's
--- orders has an f_sales row yet (a day's first load), they are simply
--- inserted, with no lookup per order: an upsert (ON CONFLICT) costs a third
--- more per row.
+-- Loads day p_date into mart.f_sales (docs/rules.md, "Orders in the marts"):
+-- one row per staging order of the day, refunds negated; rows of the day
+-- whose order is gone are deleted, the others updated in place, so a reload
+-- keeps row ids and repeats are no-ops. Dimensions are brought up to date
+-- first (from the day's latest orders per member, mart.latest_order_by_day);
+-- members that only the replaced rows had, and that no order has any more,
+-- are removed after, so a corrected re-delivery leaves no trace of the
+-- version it corrects. The day's row of mart.f_daily_sales follows its rows;
+-- orders re-dated here from another day take that day's row, and the
+-- retention of its ISO week and month when those are not this day's, with
+-- them (the caller rebuilds this day's week and month, which its other days
+-- share). A day the calendar lacks gets its year added to mart.d_calendar.
+-- f_sales has no foreign keys (three trigger calls per row): the dimension
+-- rows of every fact of the day are written first, in this transaction, and a
+-- member is only removed when no fact has it. Its statements are short and
+-- many: JIT compiling them costs more than it saves. The day's rows are
+-- sorted by uniq_id before they go in (index order): that sort gets the
+-- memory to run without spilling (work_mem, for this call only). When none of
+-- the day's orders has an f_sales row yet (a day's first load), they are
+-- simply inserted, with no lookup per order: an upsert (ON CONFLICT) costs a
+-- third more per row.
 CREATE OR REPLACE PROCEDURE mart.load_f_sales(p_date date)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET work_mem = '256MB' SET jit = off

@@ -1,17 +1,18 @@
--- Recomputes the rows of one period of mart.f_customer_retention (SPEC 4.3)
--- from the f_sales rows of its days p_first..p_last loaded so far, replacing
--- the period's rows whole: an ISO week for mart.load_f_customer_retention, a
--- calendar month for mart.load_f_customer_retention_monthly. The same rules
--- for both: a customer is new with exactly one shipped order (of any item)
--- in the period, returning with two or more. The period's orders come
--- summed per customer and item, as mart.f_period_customer_item keeps them
--- (mart.load_f_sales, through mart.load_f_daily_sales, for each day it
--- changes), not read order by order: a month's last day costs what its
--- first does. A customer's shipped orders of the period are then a window
--- over those few rows, and every count is of distinct customers by
--- construction. No join: no row estimate can turn it into a nested loop.
--- Its sorts hold a period's customers and items: they get the memory to do
--- so without spilling (work_mem, for this call only).
+-- Recomputes the rows of one period of mart.f_customer_retention
+-- (docs/rules.md, "Retention") from the f_sales rows of its days
+-- p_first..p_last loaded so far, replacing the period's rows whole: an ISO
+-- week for mart.load_f_customer_retention, a calendar month for
+-- mart.load_f_customer_retention_monthly. The same rules for both: a customer
+-- is new with exactly one shipped order (of any item) in the period,
+-- returning with two or more. The period's orders come summed per customer
+-- and item, as mart.f_period_customer_item keeps them (mart.load_f_sales,
+-- through mart.load_f_daily_sales, for each day it changes), not read order
+-- by order: a month's last day costs what its first does. A customer's
+-- shipped orders of the period are then a window over those few rows, and
+-- every count is of distinct customers by construction. No join: no row
+-- estimate can turn it into a nested loop. Its sorts hold a period's
+-- customers and items: they get the memory to do so without spilling
+-- (work_mem, for this call only).
 CREATE OR REPLACE PROCEDURE mart.rebuild_retention_period(p_period_name varchar, p_period_id integer,
                                                           p_first date, p_last date)
 LANGUAGE plpgsql

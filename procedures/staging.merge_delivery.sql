@@ -1,9 +1,10 @@
--- The dated half of staging.merge_landing (SPEC 4.1): replaces the
--- deliveries of the business days p_date_from..p_date_to by the distinct
--- rows of a file, which merge_landing prepared in pg_temp.salesmart_delivered
--- (each row delivered on its own date clamped into the range), and keeps the
--- current version of every key they touch: the one from the latest delivery
--- day that carries the key, or no row when none does any more.
+-- The dated half of staging.merge_landing (docs/rules.md, "Deliveries"):
+-- replaces the deliveries of the business days p_date_from..p_date_to by the
+-- distinct rows of a file, which merge_landing prepared in
+-- pg_temp.salesmart_delivered (each row delivered on its own date clamped
+-- into the range), and keeps the current version of every key they touch: the
+-- one from the latest delivery day that carries the key, or no row when none
+-- does any more.
 --
 -- staging.<p_table> holds each key's current version with its delivery_day;
 -- staging.<p_table>_superseded the versions of the other deliveries that

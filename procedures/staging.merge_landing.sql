@@ -1,12 +1,12 @@
 -- Merges landing.<p_table> into staging as the delivery of the business days
--- p_date_from..p_date_to (SPEC 4.1); a NULL range means the file's own
--- first..last date. Copies identical but for their line collapse to one;
--- copies that differ are an error. Every row belongs to the delivery of its
--- own date, clamped into the range: in an increment (one day) that is the
--- day, whatever the row's date; rows dated outside the range are counted as
--- out of date. A loader may leave copies of lines it sent out of its COPY
--- (transport: the rows are the same); p_copies_dropped says how many, and
--- they count as read and as dropped copies.
+-- p_date_from..p_date_to (docs/rules.md, "Deliveries"); a NULL range means
+-- the file's own first..last date. Copies identical but for their line
+-- collapse to one; copies that differ are an error. Every row belongs to the
+-- delivery of its own date, clamped into the range: in an increment (one day)
+-- that is the day, whatever the row's date; rows dated outside the range are
+-- counted as out of date. A loader may leave copies of lines it sent out of
+-- its COPY (transport: the rows are the same); p_copies_dropped says how
+-- many, and they count as read and as dropped copies.
 --
 -- staging.merge_delivery then replaces the deliveries of the range and
 -- recomputes the current version of the keys they hold; p_touched_days comes

@@ -152,7 +152,7 @@ def serve_api(args) -> None:
 
 
 def generate(args) -> None:
-    from salesmart.generate import generate as write_sample
+    from salesmart.dev.generate import generate as write_sample
 
     write_sample(args.out, days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
                  start=args.start, report_days=args.report_days, old_format=args.old_format)

@@ -38,7 +38,8 @@ LONGEST_LINE = 16 << 20  # a "line" longer than this is not CSV: stop before it 
 
 
 class BadInput(ValueError):
-    """A file that breaks the rules of SPEC 2 / 4.6; names file, line and column."""
+    """A file that breaks the source's format or the rules of docs/rules.md, "Bad input";
+    names file, line and column."""
 
     def __init__(self, file: str, line: int | None, column: str | None, problem: str):
         where = ", ".join(part for part in (
@@ -178,7 +179,7 @@ class ValidatingReader:
         self.name = name  # how errors name the file
         self.stats = FileStats()
         self.error: BadInput | None = None
-        self._file = open(self.path, "rb")  # noqa: SIM115 - open until COPY has read it all: see close()
+        self._file = open(self.path, "rb")  # open until COPY has read it all: see close()
         try:
             self._header, self._header_lines, self._eol = self._read_header()
         except BadInput:

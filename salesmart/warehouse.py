@@ -4,7 +4,7 @@ logic is in those procedures; this module only moves bytes and calls them.
 
 A delivery (the four files of an increment or of the report) is one
 transaction: the staging merges and the marts of every business day, ISO
-week and month they touched commit together or not at all (SPEC 4.4)."""
+week and month they touched commit together or not at all."""
 import logging
 import os
 import re
@@ -108,7 +108,7 @@ def connect(dsn: str):
 
 def complete_delivery(files: list[SourceFile], where: str) -> list[SourceFile]:
     """The four files of a delivery, one of each kind: all of them or an error
-    (SPEC 5.3); files of no known kind are left alone, as the source may grow."""
+    (a delivery is whole or not loaded); files of no known kind are left alone, as the source may grow."""
     by_kind: dict[str, SourceFile] = {}
     for file in files:
         if file.kind is None:
@@ -205,7 +205,7 @@ def _load_file(cursor, file: SourceFile, load_kind: str, date_from: date | None,
         # psycopg2 reads 8 KiB at a time unless told: the reader's own chunks instead.
         cursor.copy_expert(reader.copy_sql, counted, size=CHUNK_SIZE)
     # The COPY above read the whole file: a file without rows is an empty
-    # delivery (SPEC 4.1), not the failed \copy the procedures guard against.
+    # delivery (a day without orders), not the failed \copy the procedures guard against.
     # The copies the reader left out count as read and dropped.
     touched: list[date] = []
     if kind.date_column is None:

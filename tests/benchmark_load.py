@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psycopg2
 
-from salesmart.embedded_pg import UNSAFE_FAST, EmbeddedPostgres
+from salesmart.dev.embedded_pg import UNSAFE_FAST, EmbeddedPostgres
 from salesmart.files import ValidatingReader, kind_of
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 themselves on tmpfs, a migrated template database, and a fresh clone of it
 for every test.
 
-The server is the one salesmart.embedded_pg finds (PG_BIN, else a system
+The server is the one salesmart.dev.embedded_pg finds (PG_BIN, else a system
 PostgreSQL, else the pip-installed one); `pytest` prints which in its header.
 
 Two things a clone may lack: the real sample (../shared/data/sample-2022) and
@@ -20,7 +20,7 @@ from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from salesmart.embedded_pg import UNSAFE_FAST, EmbeddedPostgres, EmbeddedPostgresError, find_server
+from salesmart.dev.embedded_pg import UNSAFE_FAST, EmbeddedPostgres, EmbeddedPostgresError, find_server
 from salesmart.migrate import apply_migrations
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

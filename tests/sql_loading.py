@@ -61,7 +61,8 @@ def copy_and_merge(cur, name: str, data: bytes, date_from=None, date_to=None, lo
 
 
 def names_may_be_empty(header: list[str]) -> str:
-    """The COPY option of the README's \\copy line: an empty first or last name is an empty name, not NULL."""
+    """The COPY option of the hand-load \\copy line (docs/dba.md): an empty first or last name is an
+    empty name, not NULL."""
     names = [column for column in ("first_name", "last_name") if column in header]
     return f", FORCE_NOT_NULL ({', '.join(names)})" if names else ""
 

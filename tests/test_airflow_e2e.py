@@ -34,7 +34,7 @@ import psycopg2
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials
 from sql_loading import DATA_TABLES, rows, snapshot
 from test_dags import assert_warehouse_equals_model, model_of_days, serving

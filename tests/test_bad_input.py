@@ -1,8 +1,8 @@
-"""Bad input (SPEC 4.6) through `python -m salesmart load-dir`: a clear error
-naming the file, line and column, a non-zero exit, a failed load-log row, and
-nothing else changed. And the inputs that look odd but are fine: an unknown
-extra column, the old format without `status`, CRLF / LF and quoted fields,
-a header-only file, an order dated another day."""
+"""Bad input through `python -m salesmart load-dir`: a clear error naming the
+file, line and column, a non-zero exit, a failed load-log row, and nothing
+else changed. And the inputs that look odd but are fine: an unknown extra
+column, the old format without `status`, CRLF / LF and quoted fields, a
+header-only file, an order dated another day."""
 from __future__ import annotations
 
 import csv
@@ -22,7 +22,7 @@ import pytest
 from model import Model
 from salesmart import files, pipeline
 from salesmart.files import FILE_KINDS, BadInput, ValidatingReader
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from sql_loading import DATA_TABLES, rows, snapshot
 # The CLI runner and the warehouse-versus-model comparison of the pipeline tests.
 from test_pipeline import assert_warehouse_is, cli, cli_env
@@ -161,7 +161,7 @@ BAD_INPUTS = {
                          "date_time"),
     "too few fields": Bad("customer_research_inc.csv",
                           lambda lines: crlf(lines[:4] + [lines[4].rsplit(",", 1)[0]] + lines[5:]), 5, None),
-    # Issue 7 item 5: header and byte defects.
+    # Header and byte defects.
     "duplicated column": Bad(ORDERS, _duplicate_payment_amount, 1, "payment_amount"),
     "NUL byte": Bad(ORDERS, lambda lines: crlf(with_field(lines, 6, FIRST_NAME, "Ann\0e")), 6, "first_name"),
     "NUL byte in the line number": Bad(ORDERS, lambda lines: crlf(with_field(lines, 4, ID, "3\0")), 4, "id"),
@@ -424,7 +424,7 @@ def test_a_header_only_file_empties_its_day(dataset, reported, dsn, db, tmp_path
 
 
 def test_an_order_dated_another_day_is_upserted_and_its_marts_rebuilt(dataset, reported, dsn, db, tmp_path):
-    """SPEC 2/4.1: an increment's file may carry other dates; those rows are
+    """An increment's file may carry other dates; those rows are
     upserted by key, and the marts of their day and week follow."""
     other_day = date(2025, 2, 26)  # before the report, in ISO week 202509
     lines = lines_of(dataset, ORDERS)
@@ -464,7 +464,7 @@ def test_empty_names_load(dataset, reported, dsn, db, tmp_path, empty):
 
 
 def test_a_bom_is_stripped_in_every_file(dataset, reported, dsn, db, tmp_path):
-    """Issue 7 item 5: a UTF-8 BOM before the header, or before the first item of header-less price_log."""
+    """A UTF-8 BOM before the header, or before the first item of header-less price_log."""
     folder = dataset / "increments" / DAY.isoformat()
     root = increment_folder(dataset, tmp_path / "bom", {
         name: b"\xef\xbb\xbf" + (folder / name).read_bytes() for name in FILES})
@@ -552,9 +552,9 @@ def test_a_line_longer_than_the_limit_is_refused_with_its_number(dataset, tmp_pa
     monkeypatch.setattr(files, "CHUNK_SIZE", 100)
     path = tmp_path / ORDERS
     path.write_bytes(crlf(with_field(lines_of(dataset, ORDERS), 4, FIRST_NAME, "x" * 1000)))
-    with pytest.raises(BadInput, match=r"line 4: line longer than"):
-        with ValidatingReader(path, FILE_KINDS["user_order_log"], path.name) as reader:
-            reader.read()
+    with (pytest.raises(BadInput, match=r"line 4: line longer than"),
+          ValidatingReader(path, FILE_KINDS["user_order_log"], path.name) as reader):
+        reader.read()
 
 
 def test_every_landing_check_is_named_in_errors(db):

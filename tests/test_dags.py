@@ -48,8 +48,8 @@ from salesmart.airflow_support import (
 )
 from salesmart.config import ConfigError
 from salesmart.dev.api_server import ReportApiServer, make_server
+from salesmart.dev.generate import generate
 from salesmart.files import BadInput
-from salesmart.generate import generate
 from salesmart.report_api import REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 from salesmart.warehouse import LoadError
 from sql_loading import DATA_TABLES, facts, retention, rows, snapshot

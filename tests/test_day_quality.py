@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from model import DAY_QUALITY_SETTINGS, Model
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
 from sql_loading import build_marts, day_quality, load_file, rows
 from test_model import orders_on

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.warehouse import LoadError, SourceFile, load_delivery
 from sql_loading import DATA_TABLES, build_marts, load_file, rows, snapshot
 from test_retention import HEADER, csv_bytes, order

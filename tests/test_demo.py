@@ -21,7 +21,7 @@ import pytest
 from conftest import scratch_dir
 from model import Model
 from salesmart.dev.demo import INCREMENT_DAYS, REPORT_DAYS, REPORT_START
-from salesmart.generate import ITEMS
+from salesmart.dev.generate import ITEMS
 from test_pipeline import cli, cli_env, expected, warehouse
 
 DSN_LINE = re.compile(r"psql '(postgresql://[^']+)'")

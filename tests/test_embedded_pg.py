@@ -14,8 +14,8 @@ import psycopg2
 import pytest
 
 from conftest import scratch_dir
-from salesmart import embedded_pg
-from salesmart.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, find_server
+from salesmart.dev import embedded_pg
+from salesmart.dev.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, find_server
 
 
 def fake_server(folder: Path) -> Path:

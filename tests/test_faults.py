@@ -1,7 +1,7 @@
-"""Issue 7, items 1, 3, 9 and 11: a load killed, terminated or cut off by a
-server crash at any step leaves the warehouse and the load log in their
-before-state (a failed load-log row at most), its server session ends within
-seconds, and a re-run ends equal to a clean load without waiting.
+"""A load killed, terminated or cut off by a server crash at any step leaves the
+warehouse and the load log in their before-state (a failed load-log row at
+most), its server session ends within seconds, and a re-run ends equal to a
+clean load without waiting.
 
 The loader is paused at the step under test by a trigger that the test
 creates (a pg_sleep in a statement-level trigger on a table that step
@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.migrate import apply_migrations
 from salesmart.pipeline import load_dir
 from salesmart.warehouse import LoadError, SourceFile, load_delivery

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import salesmart
-from salesmart.generate import CITIES, ITEMS, customer_name, generate, research_date
+from salesmart.dev.generate import CITIES, ITEMS, customer_name, generate, research_date
 
 START = date(2023, 3, 1)  # a Wednesday: increments then include a Monday and its Wednesday
 REPORT_DAYS = 5
@@ -251,7 +251,7 @@ def test_memory_stays_flat_for_a_large_day(tmp_path):
 import json, resource
 from datetime import date
 from pathlib import Path
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 generate(Path({str(out)!r}), days=0, orders_per_day=200_000, seed=1, start=date(2023, 3, 1), report_days=1)
 print(json.dumps({{"before_kib": before, "after_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))

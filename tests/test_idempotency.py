@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from model import Model
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from sql_loading import (
     CONTENT_TABLES,
     KINDS,

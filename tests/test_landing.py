@@ -1,9 +1,9 @@
-"""Issue 10: landing does not grow. Landing tables have no autovacuum (0010),
-so the rows a load leaves there dead would stay for good: every load
-empties landing by TRUNCATE, and only when another session holds landing (a
-DBA's hand \\copy in an open transaction) by DELETE, beside it, without
-waiting and without deadlock. And a load keeps landing to itself: a \\copy
-from another session waits for its commit instead of joining its delivery."""
+"""Landing does not grow. Landing tables have no autovacuum (0010), so the rows a
+load leaves there dead would stay for good: every load empties landing by
+TRUNCATE, and only when another session holds landing (a DBA's hand \\copy in
+an open transaction) by DELETE, beside it, without waiting and without
+deadlock. And a load keeps landing to itself: a \\copy from another session
+waits for its commit instead of joining its delivery."""
 from __future__ import annotations
 
 import threading
@@ -16,7 +16,7 @@ import pytest
 
 from salesmart import files, progress
 from salesmart.files import FILE_KINDS, ValidatingReader
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.warehouse import LoadError, SourceFile, load_delivery
 from sql_loading import (KINDS, build_marts, content, copy_and_merge, hand_copy, increment_file, load_file, reset,
                          rows, transaction)

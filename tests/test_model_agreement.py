@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SAMPLE
 from model import Model
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from sql_loading import day_quality, load_dataset, load_increment, load_report, retention, rows
 
 SAMPLE_INCREMENT_DAY = date(2022, 12, 5)

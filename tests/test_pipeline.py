@@ -25,7 +25,7 @@ import pytest
 
 from model import PERIODS, Model
 from salesmart.dev.api_server import make_server
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.report_api import ApiCredentials
 from sql_loading import WAREHOUSE_TABLES, rows, snapshot
 

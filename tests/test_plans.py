@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from model import Model
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from sql_loading import build_marts, copy_and_merge, facts, hand_copy, increment_file, load_file, rows
 
 MONDAY = date(2024, 12, 16)

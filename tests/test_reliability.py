@@ -19,7 +19,7 @@ import pytest
 
 from model import Model
 from salesmart import warehouse
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.warehouse import SourceFile, load_delivery
 from sql_loading import build_marts, content, facts, increment_file, load_file, reset, rows, snapshot
 

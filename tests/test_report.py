@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from salesmart.__main__ import main
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.report import MONTH, WEEK
 from sql_loading import load_dataset, rows
 

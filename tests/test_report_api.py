@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from salesmart.dev.api_server import make_server
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.report_api import INCREMENT_FILES, REPORT_FILES, ApiCredentials, ReportApiClient, ReportApiError
 
 SECRET_KEY = "sk-test-5ecret-d0-not-leak"

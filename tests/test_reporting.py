@@ -14,7 +14,7 @@ from yoyo import get_backend, read_migrations
 
 from conftest import SAMPLE
 from model import PERIODS, Model, iso_period, month_period
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from sql_loading import call, load_dataset, load_file, load_report, rows, table
 from test_migrations import LEGACY, MIGRATIONS
 

@@ -1,6 +1,6 @@
-"""Issue 2, item 3 (and the year-end week of item 5): weekly retention on a
-tiny hand-made week, every expected number written by hand; and the monthly
-rows of the same orders, under the same rules over calendar months."""
+"""Weekly retention on a tiny hand-made week (and a week across the year end),
+every expected number written by hand; and the monthly rows of the same
+orders, under the same rules over calendar months."""
 from __future__ import annotations
 
 from datetime import date

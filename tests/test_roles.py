@@ -16,7 +16,7 @@ from yoyo import get_backend, read_migrations
 
 from model import Model
 from salesmart import pipeline, routines
-from salesmart.generate import generate
+from salesmart.dev.generate import generate
 from salesmart.migrate import apply_migrations
 from salesmart.warehouse import LoadError
 from sql_loading import load_increment, rows

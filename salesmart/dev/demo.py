@@ -1,7 +1,7 @@
 """`python -m salesmart demo`: the whole job on a machine with nothing set up.
 
 Starts (or reuses) a PostgreSQL cluster in .salesmart/pg of the current
-folder (SALESMART_HOME moves .salesmart elsewhere; salesmart.embedded_pg says
+folder (SALESMART_HOME moves .salesmart elsewhere; salesmart.dev.embedded_pg says
 which server and where its data lives), says which server it uses, generates a report
 and a week of increments with refunds across a year end, serves them with the
 local report API, then runs migrate, load-report and run exactly as
@@ -21,8 +21,8 @@ from rich.console import Console
 
 from salesmart import pipeline, report
 from salesmart.dev.api_server import make_server
-from salesmart.embedded_pg import EmbeddedPostgres
-from salesmart.generate import generate
+from salesmart.dev.embedded_pg import EmbeddedPostgres
+from salesmart.dev.generate import generate
 from salesmart.migrate import apply_migrations
 from salesmart.report_api import ApiCredentials, ReportApiClient
 

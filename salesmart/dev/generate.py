@@ -1,4 +1,5 @@
-"""Generate sample report-API data with the traits of the real source (SPEC §2).
+"""Generate sample report-API data with the traits of the real source
+(docs/rules.md, "Words": its files, copies, refunds and dates).
 
 The output is laid out as the report API and `load-dir` expect::
 
