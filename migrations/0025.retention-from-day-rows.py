@@ -9,7 +9,8 @@ mart.f_period_customer_item their sums per ISO week and calendar month:
 mart.load_f_sales keeps both with mart.f_daily_sales (mart.load_f_daily_sales
 fills them from one read of the day, taking the day's old rows out of the
 period sums and adding its new ones), and mart.rebuild_retention_period reads
-the period's sums.
+the period's sums. It needs only the period's first day now: it and the
+weekly and monthly loads that call it lose the last-day argument.
 
 The upgrade fills them from the f_sales the warehouse holds; a rollback drops
 them (they are derived) and restores the 0019 routines."""
@@ -97,4 +98,6 @@ step(DAY_ROWS, "DROP TABLE mart.f_period_customer_item; DROP TABLE mart.f_daily_
 routines.deploy_routines(__file__, [
     "mart.load_f_daily_sales",
     "mart.rebuild_retention_period",
+    "mart.load_f_customer_retention",
+    "mart.load_f_customer_retention_monthly",
 ])

@@ -13,8 +13,7 @@ BEGIN
         RAISE EXCEPTION 'mart.load_f_customer_retention: p_week must not be NULL';
     END IF;
     -- ISO year, not calendar year: 2024-12-30 belongs to week 2025-01.
-    CALL mart.rebuild_retention_period('weekly', to_char(p_week, 'IYYYIW')::integer, v_week_start,
-                                       v_week_start + 6);
+    CALL mart.rebuild_retention_period('weekly', to_char(p_week, 'IYYYIW')::integer, v_week_start);
 END;
 $$;
 

@@ -13,8 +13,7 @@ BEGIN
     IF p_month IS NULL THEN
         RAISE EXCEPTION 'mart.load_f_customer_retention_monthly: p_month must not be NULL';
     END IF;
-    CALL mart.rebuild_retention_period('monthly', to_char(p_month, 'YYYYMM')::integer, v_month_start,
-                                       (v_month_start + interval '1 month - 1 day')::date);
+    CALL mart.rebuild_retention_period('monthly', to_char(p_month, 'YYYYMM')::integer, v_month_start);
 END;
 $$;
 

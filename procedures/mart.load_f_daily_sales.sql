@@ -20,6 +20,8 @@ DECLARE
     v_date_id  integer := to_char(p_date, 'YYYYMMDD')::integer;
     v_week_id  integer := to_char(p_date, 'IYYYIW')::integer;
     v_month_id integer := to_char(p_date, 'YYYYMM')::integer;
+    v_gone_customers integer[];
+    v_gone_items     integer[];
 BEGIN
     CALL staging.lock_warehouse();
 
@@ -28,17 +30,22 @@ BEGIN
     WITH gone AS (
         DELETE FROM mart.f_daily_customer_item AS d
         WHERE d.date_id = v_date_id
-        RETURNING d.customer_id, d.item_id, d.shipped_orders, d.shipped_revenue, d.refunded_orders)
-    INSERT INTO mart.f_period_customer_item AS p (
-        period_name, period_id, customer_id, item_id, shipped_orders, shipped_revenue, refunded_orders)
-    SELECT periods.period_name, periods.period_id, g.customer_id, g.item_id,
-           -g.shipped_orders, -g.shipped_revenue, -g.refunded_orders
-    FROM gone AS g
-    CROSS JOIN (VALUES ('weekly', v_week_id), ('monthly', v_month_id)) AS periods(period_name, period_id)
-    ON CONFLICT (period_name, period_id, customer_id, item_id) DO UPDATE
-    SET shipped_orders = p.shipped_orders + excluded.shipped_orders,
-        shipped_revenue = p.shipped_revenue + excluded.shipped_revenue,
-        refunded_orders = p.refunded_orders + excluded.refunded_orders;
+        RETURNING d.customer_id, d.item_id, d.shipped_orders, d.shipped_revenue, d.refunded_orders
+    ), taken_out AS (
+        INSERT INTO mart.f_period_customer_item AS p (
+            period_name, period_id, customer_id, item_id, shipped_orders, shipped_revenue, refunded_orders)
+        SELECT periods.period_name, periods.period_id, g.customer_id, g.item_id,
+               -g.shipped_orders, -g.shipped_revenue, -g.refunded_orders
+        FROM gone AS g
+        CROSS JOIN (VALUES ('weekly', v_week_id), ('monthly', v_month_id)) AS periods(period_name, period_id)
+        ON CONFLICT (period_name, period_id, customer_id, item_id) DO UPDATE
+        SET shipped_orders = p.shipped_orders + excluded.shipped_orders,
+            shipped_revenue = p.shipped_revenue + excluded.shipped_revenue,
+            refunded_orders = p.refunded_orders + excluded.refunded_orders
+    )
+    SELECT array_agg(g.customer_id), array_agg(g.item_id)
+    INTO v_gone_customers, v_gone_items
+    FROM gone AS g;
 
     WITH customer_items AS (
         SELECT f.customer_id, f.item_id, f.city_id,
@@ -78,9 +85,17 @@ BEGIN
     HAVING count(*) > 0;
 
     -- A customer and item left without orders in the period has no row there.
-    DELETE FROM mart.f_period_customer_item AS p
-    WHERE (p.period_name, p.period_id) IN (('weekly', v_week_id), ('monthly', v_month_id))
-      AND p.shipped_orders = 0 AND p.refunded_orders = 0;
+    -- Only a key the day had before can be left so: those are probed, not
+    -- every row of the week and the month (a month of big days holds
+    -- millions).
+    IF v_gone_customers IS NOT NULL THEN
+        DELETE FROM mart.f_period_customer_item AS p
+        USING unnest(v_gone_customers, v_gone_items) AS g(customer_id, item_id)
+        CROSS JOIN (VALUES ('weekly', v_week_id), ('monthly', v_month_id)) AS periods(period_name, period_id)
+        WHERE p.period_name = periods.period_name AND p.period_id = periods.period_id
+          AND p.customer_id = g.customer_id AND p.item_id = g.item_id
+          AND p.shipped_orders = 0 AND p.refunded_orders = 0;
+    END IF;
 END;
 $$;
 

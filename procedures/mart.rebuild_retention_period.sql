@@ -1,7 +1,7 @@
 -- Recomputes the rows of one period of mart.f_customer_retention
--- (docs/rules.md, "Retention") from the f_sales rows of its days
--- p_first..p_last loaded so far, replacing the period's rows whole: an ISO
--- week for mart.load_f_customer_retention, a calendar month for
+-- (docs/rules.md, "Retention"), starting on p_first, from the f_sales rows of
+-- its days loaded so far, replacing the period's rows whole: an ISO week for
+-- mart.load_f_customer_retention, a calendar month for
 -- mart.load_f_customer_retention_monthly. The same rules for both: a customer
 -- is new with exactly one shipped order (of any item) in the period,
 -- returning with two or more. The period's orders come summed per customer
@@ -14,7 +14,7 @@
 -- customers and items: they get the memory to do so without spilling
 -- (work_mem, for this call only).
 CREATE OR REPLACE PROCEDURE mart.rebuild_retention_period(p_period_name varchar, p_period_id integer,
-                                                          p_first date, p_last date)
+                                                          p_first date)
 LANGUAGE plpgsql
 SET work_mem = '256MB'
 AS $$
@@ -50,7 +50,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE mart.rebuild_retention_period(varchar, integer, date, date) IS
+COMMENT ON PROCEDURE mart.rebuild_retention_period(varchar, integer, date) IS
     'Internal, called by mart.load_f_customer_retention (ISO weeks) and '
     'mart.load_f_customer_retention_monthly (months); a DBA calls those. Replaces the rows of one period '
-    '(name, id, first and last day) of mart.f_customer_retention.';
+    '(name, id, first day) of mart.f_customer_retention.';

@@ -165,7 +165,8 @@ COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+)(?:, column ([^:]+))?", re.MU
 class ValidatingReader:
     """A file-like object for COPY: reads `path` and hands out its data lines
     as CSV, each prefixed with its physical line number, in the column order
-    of `copy_sql`. The header is read on construction, so a file without a
+    of `copy_sql`, less the copies of a line it sent just before
+    (_lines_to_send; stats.copies_dropped counts them). The header is read on construction, so a file without a
     usable one fails before any COPY starts.
 
     Use it as a context manager around the COPY: a problem found here raises
@@ -179,7 +180,7 @@ class ValidatingReader:
         self.name = name  # how errors name the file
         self.stats = FileStats()
         self.error: BadInput | None = None
-        self._file = open(self.path, "rb")  # open until COPY has read it all: see close()
+        self._file = open(self.path, "rb")  # noqa: SIM115 - open until COPY has read it all: see close()
         try:
             self._header, self._header_lines, self._eol = self._read_header()
         except BadInput:
@@ -295,18 +296,19 @@ class ValidatingReader:
 
     def _stream(self) -> Iterator[bytes]:
         """The COPY data: chunks of lines while they pass the chunk checks, less the copies already sent
-        (_unsent); line by line, with every copy, from the first chunk that doesn't pass."""
+        (_lines_to_send); line by line, with every copy, from the first chunk that doesn't pass."""
         chunks = self._raw_chunks()
         shape, left_out, pieces_per_line = self._chunk_patterns()
         window: dict[bytes, int] = {}
         for chunk in chunks:
             lines = self._loaded_parts(chunk, left_out, pieces_per_line) if self._chunk_is_plain(chunk) else None
             if lines is not None:
-                first_copies, sent = self._unsent(lines, window)
+                first_copies, sent = self._lines_to_send(lines, window)
                 first = self._line_no + 1
                 numbers = [first + index for index in sent]
                 data = b"".join(map(b'"%s%d",%s\n'.__mod__,
-                                    zip(self._skipped(numbers), numbers, map(lines.__getitem__, sent))))
+                                    zip(self._skipped_line_ends(numbers), numbers, map(lines.__getitem__, sent),
+                                        strict=True)))
                 if shape.fullmatch(data):
                     self._line_no += len(lines)
                     self._last_sent = numbers[-1] if numbers else self._last_sent
@@ -318,7 +320,7 @@ class ValidatingReader:
             break
         self.close()
 
-    def _skipped(self, numbers: list[int]) -> Iterator[bytes]:
+    def _skipped_line_ends(self, numbers: list[int]) -> Iterator[bytes]:
         """Before each line to send (`numbers`: their physical lines, in order), a line end for every line
         not sent since the last: inside the quotes of the line's number, where COPY counts them as lines
         and the number's input takes them for blanks, they keep COPY's line numbers the file's."""
@@ -326,14 +328,14 @@ class ValidatingReader:
         return map(self._eol.__mul__, map(int.__sub__, numbers, map((1).__add__, previous)))
 
     @staticmethod
-    def _unsent(lines: list[bytes], window: dict[bytes, int]) -> tuple[dict[bytes, int], list[int]]:
-        """Which lines of a chunk to send: the first of the lines identical byte for byte in what is loaded
-        (the file's own id column aside), unless the previous chunk had it too (`window`: it was sent then or
-        before). The source repeats an order within about a thousand lines, and a chunk holds several
-        thousand, so its copies go no further than here: the merge would drop them, and counts them from
+    def _lines_to_send(lines: list[bytes], window: dict[bytes, int]) -> tuple[dict[bytes, int], list[int]]:
+        """Which lines of a chunk to send: the first of the lines identical byte for byte in what is loaded (the
+        file's own id column and unknown columns aside), unless the previous chunk had it too (`window`: it was
+        sent then or before). The source repeats an order within about a thousand lines, and a chunk holds
+        several thousand, so its copies go no further than here: the merge would drop them, and counts them from
         stats.copies_dropped. Returns the chunk's distinct lines, each with the index of its first copy (the
         next chunk's window), and the indexes of the lines to send, in file order."""
-        first_copies = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1)))
+        first_copies = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1), strict=True))
         sent_before = first_copies.keys() & window.keys()
         if sent_before:
             return first_copies, sorted(set(first_copies.values()).difference(map(first_copies.__getitem__,
@@ -358,7 +360,7 @@ class ValidatingReader:
 
     def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
         """For chunks of unquoted lines: a regex that the data sent for well-formed lines matches whole (each
-        line's quoted number, see _skipped, then its fields to load and a line end: every line has a comma,
+        line's quoted number, see _skipped_line_ends, then its fields to load and a line end: every line has a comma,
         so a blank line never does); one to split a chunk at each line end up to the line's last field not
         to load (the file's line number, unknown columns), keeping in groups the runs of fields to load
         before it; and how many pieces that leaves a line."""
@@ -371,7 +373,7 @@ class ValidatingReader:
         loaded = {position for position, _ in self._present}
         left_out = [position for position in range(len(self._header)) if position not in loaded]
         if not left_out:
-            return shape, re.compile(rb"\n"), 1
+            return shape, re.compile(rb"\n(?!\Z)"), 1  # not the chunk's last line end, as below
         parts, started, groups = [r"\n"], False, 0
         for position in range(left_out[-1] + 1):
             field = (r"[^,\r\n]*+" if position == len(self._header) - 1 else r"[^,\n]*+")
@@ -401,7 +403,7 @@ class ValidatingReader:
             return None
         if pieces_per_line == 1:
             return pieces
-        return list(map(b"".join, zip(*[iter(pieces)] * pieces_per_line)))
+        return list(map(b"".join, zip(*[iter(pieces)] * pieces_per_line, strict=True)))
 
     def _chunk_is_plain(self, chunk: bytes) -> bool:
         """No quotes or NUL bytes, and UTF-8. (A carriage return inside a field COPY refuses, with its line.)"""
@@ -464,9 +466,9 @@ class ValidatingReader:
     def _text_lines(self, chunks: Iterable[bytes]) -> Iterator[str]:
         """The physical lines of the chunks as text, counted; fails on non-UTF-8 with its line."""
         for chunk in chunks:
-            for raw_line in chunk.split(b"\n")[:-1]:  # each chunk ends with a line end
+            for line_without_end in chunk.split(b"\n")[:-1]:  # each chunk ends with a line end
                 self._line_no += 1
-                raw_line += b"\n"
+                raw_line = line_without_end + b"\n"
                 try:
                     yield raw_line.decode("utf-8")
                 except UnicodeDecodeError as error:

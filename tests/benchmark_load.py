@@ -287,11 +287,11 @@ def report_rounds(bare: list[Run], landing: list[Run], project: list[Run], cours
                   f"    {stats([r.total.cpu for r in runs])}")
     for label, runs in (("loader validate+COPY", landing), ("project", project)):
         for what in ("wall", "cpu"):
-            ratios = [getattr(p.total, what) / getattr(b.total, what) for b, p in zip(bare, runs)]
+            ratios = [getattr(p.total, what) / getattr(b.total, what) for b, p in zip(bare, runs, strict=True)]
             print(f"{label} / bare copy, {what:4}: min {min(ratios):.2f}x  median {statistics.median(ratios):.2f}x"
                   f"  (per round: {', '.join(f'{ratio:.2f}' for ratio in ratios)})")
     for what in ("wall", "cpu"):
-        ratios = [getattr(c.total, what) / getattr(p.total, what) for p, c in zip(project, course)]
+        ratios = [getattr(c.total, what) / getattr(p.total, what) for p, c in zip(project, course, strict=True)]
         print(f"speed-up over the course's loader, {what:4}: min {min(ratios):.2f}x"
               f"  median {statistics.median(ratios):.2f}x  (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"loader peak RSS: {max(run.client_peak_rss_mib for run in project):.0f} MiB;"

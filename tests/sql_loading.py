@@ -71,15 +71,13 @@ def load_file(conn, path, date_from=None, date_to=None, *, data: bytes | None = 
     """Load one file (or `data` under the file name `path`) in one transaction."""
     path = Path(path)
     data = path.read_bytes() if data is None else data
-    with transaction(conn):
-        with conn.cursor() as cur:
-            copy_and_merge(cur, path.name, data, date_from, date_to, load_kind)
+    with transaction(conn), conn.cursor() as cur:
+        copy_and_merge(cur, path.name, data, date_from, date_to, load_kind)
 
 
 def call(conn, procedure: str, *args):
-    with transaction(conn):
-        with conn.cursor() as cur:
-            cur.execute(f"CALL {procedure}({', '.join(['%s'] * len(args))})", args)
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(f"CALL {procedure}({', '.join(['%s'] * len(args))})", args)
 
 
 def build_marts(conn, days) -> None:
@@ -144,7 +142,7 @@ RETENTION_COLUMNS = ("new_customers_count", "returning_customers_count", "refund
 def retention(conn, period_name: str = "weekly") -> dict:
     """The rows of mart.f_customer_retention with that period_name as the model's retention(period_name):
     (period_id, item_id) -> {column: value}."""
-    return {(r[0], r[1]): dict(zip(RETENTION_COLUMNS, r[2:])) for r in rows(
+    return {(r[0], r[1]): dict(zip(RETENTION_COLUMNS, r[2:], strict=True)) for r in rows(
         conn, f"SELECT period_id, item_id, {', '.join(RETENTION_COLUMNS)} FROM mart.f_customer_retention"
               " WHERE period_name = %s", (period_name,))}
 
@@ -155,7 +153,7 @@ DAY_QUALITY_COLUMNS = ("delivered", "orders", "customers", "refunds", "refund_sh
 
 def day_quality(conn) -> dict:
     """reporting.day_quality as the model's day_quality(): business day -> {column: value}."""
-    return {r[0]: dict(zip(DAY_QUALITY_COLUMNS, r[1:])) for r in rows(
+    return {r[0]: dict(zip(DAY_QUALITY_COLUMNS, r[1:], strict=True)) for r in rows(
         conn, f"SELECT business_day, {', '.join(DAY_QUALITY_COLUMNS)} FROM reporting.day_quality")}
 
 

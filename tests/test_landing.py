@@ -15,11 +15,21 @@ import psycopg2
 import pytest
 
 from salesmart import files, progress
-from salesmart.files import FILE_KINDS, ValidatingReader
 from salesmart.dev.generate import generate
+from salesmart.files import FILE_KINDS, ValidatingReader
 from salesmart.warehouse import LoadError, SourceFile, load_delivery
-from sql_loading import (KINDS, build_marts, content, copy_and_merge, hand_copy, increment_file, load_file, reset,
-                         rows, transaction)
+from sql_loading import (
+    KINDS,
+    build_marts,
+    content,
+    copy_and_merge,
+    hand_copy,
+    increment_file,
+    load_file,
+    reset,
+    rows,
+    transaction,
+)
 
 START = date(2024, 12, 16)
 D1, D2 = date(2024, 12, 17), date(2024, 12, 18)

@@ -1,7 +1,8 @@
 """The analyst views against the pure-Python model
 (week totals as distinct customers counted here from the model's orders),
 ISO weeks in d_calendar, a comment on every column and routine, the backfill
-range overloads and the retention mart of an upgraded legacy warehouse."""
+range overloads, the retention mart of an upgraded legacy warehouse, and the
+marts and staging versions kept through rollbacks of their migrations."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -15,7 +16,19 @@ from yoyo import get_backend, read_migrations
 from conftest import SAMPLE
 from model import PERIODS, Model, iso_period, month_period
 from salesmart.dev.generate import generate
-from sql_loading import call, load_dataset, load_file, load_report, rows, table
+from sql_loading import (
+    DELIVERED_TABLES,
+    HISTORY_TABLES,
+    build_marts,
+    call,
+    increment_file,
+    load_dataset,
+    load_file,
+    load_report,
+    rows,
+    snapshot,
+    table,
+)
 from test_migrations import LEGACY, MIGRATIONS
 
 ZERO = Decimal("0.00")
@@ -349,3 +362,53 @@ def test_rolling_the_months_and_day_quality_back_keeps_the_weeks_and_reapplying_
     finally:
         backend.connection.close()
     assert {name: table(db, name, order_by="1, 2, 3" if "retention" in name else "1") for name in built} == built
+
+
+def every_version(conn) -> dict[str, list[tuple]]:
+    """Every delivery's version of every key with its delivery day, by column name (the history tables
+    and the views that replace them order their columns differently)."""
+    versions = {}
+    for name in HISTORY_TABLES:
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {name}")
+            columns = [column.name for column in cursor.description]
+            versions[name] = sorted((tuple(sorted(zip(columns, row, strict=True))) for row in cursor), key=repr)
+    return versions
+
+
+def current_delivery_days(conn) -> dict[str, list[tuple]]:
+    """The staging tables' rows with their delivery days (which snapshot() leaves out)."""
+    return {name: sorted(rows(conn, f"SELECT delivery_day, * FROM {name}"), key=repr) for name in DELIVERED_TABLES}
+
+
+def test_rolling_the_speed_migrations_back_and_reapplying_keeps_every_version_and_sum(db, dsn, year_end_data):
+    """Rolling back the superseded versions, the first load without lookups and the period sums, on a
+    warehouse where keys have versions of two deliveries, keeps every delivery's version of every key, and
+    re-applying them ends in the warehouse the loads built: the current versions with their delivery days,
+    the superseded versions, the day and the period sums."""
+    load_dataset(db, year_end_data)
+    # Monday's orders delivered again as Tuesday's: each has a version of both days, Tuesday's current.
+    monday, tuesday = date(2024, 12, 30), date(2024, 12, 31)
+    load_file(db, increment_file(year_end_data, monday), tuesday, tuesday)
+    build_marts(db, [monday, tuesday])
+    assert rows(db, "SELECT count(*) > 0 FROM staging.user_order_log_superseded") == [(True,)]
+    versions = every_version(db)
+    built = snapshot(db)
+    delivery_days = current_delivery_days(db)
+
+    backend = get_backend(dsn)
+    speed = read_migrations(str(MIGRATIONS)).filter(
+        lambda m: m.id.split(".")[0] >= "0023" and m.id.split(".")[0] <= "0025")
+    assert len(speed) == 3
+    try:
+        with backend.lock():
+            backend.rollback_migrations(backend.to_rollback(speed))
+        assert every_version(db) == versions
+        assert rows(db, "SELECT to_regclass('mart.f_period_customer_item'), to_regclass('mart.f_daily_customer_item'),"
+                        " to_regclass('staging.user_order_log_superseded')") == [(None, None, None)]
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(speed))
+    finally:
+        backend.connection.close()
+    assert snapshot(db) == built
+    assert current_delivery_days(db) == delivery_days
