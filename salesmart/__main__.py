@@ -30,7 +30,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("migrate", help="apply the database migrations (DATABASE_URL)")
-    commands.add_parser("load-report", help="order, load the full report and rebuild its marts")
+    commands.add_parser("load-report", help="order the full report from the report API, load it and rebuild its marts")
 
     run = commands.add_parser("run", help="load the daily increments of a date range and rebuild their marts")
     run.add_argument("--from", dest="first", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
@@ -90,6 +90,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     " the data and the chart in .salesmart in the current folder (SALESMART_HOME names another"
                     " folder), and reuses them on the next run.")
     demo.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL server and exit")
+    if argv[:1] == ["yoyo"]:
+        # Everything after `yoyo` is yoyo's, options first included (`yoyo --help`), which argparse's
+        # REMAINDER would take for this parser's own.
+        return argparse.Namespace(command="yoyo", arguments=argv[1:])
     args = parser.parse_args(argv)
     if args.command == "report" and args.report == "retention":
         # a period's name depends on --period: 202212 is a week of 2022 or December

@@ -19,6 +19,14 @@ def test_yoyo_without_database_url_is_one_line(tmp_path):
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("yoyo: error: DATABASE_URL is not set")
 
 
+def test_yoyo_help_is_yoyos_own(tmp_path):
+    """Options right after `yoyo` are yoyo's: its help, not the command line's refusal."""
+    result = subprocess.run([sys.executable, "-m", "salesmart", "yoyo", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: yoyo ") and "rollback" in result.stdout
+
+
 def test_yoyo_apply_and_rollback_say_what_they_did(empty_database, tmp_path):
     url = empty_database("yoyo_says")
     applied = yoyo_cli(url, "apply")
