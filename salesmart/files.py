@@ -166,8 +166,8 @@ class ValidatingReader:
     """A file-like object for COPY: reads `path` and hands out its data lines
     as CSV, each prefixed with its physical line number, in the column order
     of `copy_sql`, less the copies of a line it sent just before
-    (_lines_to_send; stats.copies_dropped counts them). The header is read on construction, so a file without a
-    usable one fails before any COPY starts.
+    (_lines_to_send; stats.copies_dropped counts them). The header is read on
+    construction, so a file without a usable one fails before any COPY starts.
 
     Use it as a context manager around the COPY: a problem found here raises
     BadInput from read() (psycopg2 wraps it, so the original is kept in
@@ -336,11 +336,7 @@ class ValidatingReader:
         stats.copies_dropped. Returns the chunk's distinct lines, each with the index of its first copy (the
         next chunk's window), and the indexes of the lines to send, in file order."""
         first_copies = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1), strict=True))
-        sent_before = first_copies.keys() & window.keys()
-        if sent_before:
-            return first_copies, sorted(set(first_copies.values()).difference(map(first_copies.__getitem__,
-                                                                                   sent_before)))
-        return first_copies, sorted(first_copies.values())
+        return first_copies, sorted(index for line, index in first_copies.items() if line not in window)
 
     def _raw_chunks(self) -> Iterator[bytes]:
         """The rest of the file in chunks of whole lines (the file's last line may lack its line end), hashed."""
@@ -360,9 +356,9 @@ class ValidatingReader:
 
     def _chunk_patterns(self) -> tuple[re.Pattern, re.Pattern, int]:
         """For chunks of unquoted lines: a regex that the data sent for well-formed lines matches whole (each
-        line's quoted number, see _skipped_line_ends, then its fields to load and a line end: every line has a comma,
-        so a blank line never does); one to split a chunk at each line end up to the line's last field not
-        to load (the file's line number, unknown columns), keeping in groups the runs of fields to load
+        line's quoted number, see _skipped_line_ends, then its fields to load and a line end: every line has a
+        comma, so a blank line never does); one to split a chunk at each line end up to the line's last field
+        not to load (the file's line number, unknown columns), keeping in groups the runs of fields to load
         before it; and how many pieces that leaves a line."""
         checks = [column.syntax.in_chunk or column.syntax.pattern for _, column in self._present]
         # The first and last fields stop at the line end, which must be the file's own (COPY takes one kind).
